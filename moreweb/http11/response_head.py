@@ -1,0 +1,144 @@
+"""Serialize response heads: status line, validated fields, and the framing they imply.
+
+It refuses CR, LF or NUL in any outgoing field (response splitting) and field names that are
+not tokens. It chooses the framing (RFC 9112 §6.3) from what the application declared and what
+the request allows, adding `content-length`, `transfer-encoding: chunked` or `connection: close`
+as needed, so the application never has to.
+
+Hot path: `serialize_response` (one `bytes.join` over the fields, one regex check).
+"""
+
+from __future__ import annotations
+
+import re
+from http import HTTPStatus
+
+from . import grammar
+from .body_writers import (
+    CHUNKED,
+    CLOSE_DELIMITED,
+    NO_BODY,
+    BodyWriter,
+    ContentLengthWriter,
+)
+from .errors import LocalProtocolError
+from .events import Headers
+
+_STATUS_LINES = {s.value: b"HTTP/1.1 %d %b\r\n" % (s.value, s.phrase.encode("ascii"))
+                 for s in HTTPStatus}
+_FIELDS_RE = re.compile(rb"(?:" + grammar.TOKEN + rb": [^\x00\r\n]*\r\n)*")
+_FRAMING_NAMES = frozenset((b"content-length", b"transfer-encoding", b"connection"))
+_NO_LENGTH_STATUSES = frozenset((204,))  # and every 1xx (RFC 9110 §8.6)
+
+
+def status_line(status_code: int, reason: bytes) -> bytes:
+    if not 100 <= status_code <= 999:
+        raise LocalProtocolError(f"invalid status code {status_code!r}", 500)
+    if not reason:
+        cached = _STATUS_LINES.get(status_code)
+        if cached is not None:
+            return cached
+    elif b"\r" in reason or b"\n" in reason or b"\x00" in reason:
+        raise LocalProtocolError("invalid reason phrase", 500)
+    return b"HTTP/1.1 %d %b\r\n" % (status_code, reason)
+
+
+def serialize_fields(headers: Headers) -> bytes:
+    """`name: value\\r\\n` lines, refusing anything that could split the message."""
+    if not headers:
+        return b""
+    try:
+        block = b"\r\n".join(map(b": ".join, headers)) + b"\r\n"
+    except TypeError:
+        raise LocalProtocolError("header names and values must be bytes", 500) from None
+    if _FIELDS_RE.fullmatch(block) is None:
+        raise LocalProtocolError("invalid header field name or value (CR, LF or NUL?)", 500)
+    return block
+
+
+def serialize_response(
+    status_code: int,
+    headers: Headers,
+    reason: bytes,
+    *,
+    head_request: bool,
+    http11: bool,
+    keep_alive: bool,
+    default_fields: bytes,
+    known_length: int | None = None,
+) -> tuple[bytes, BodyWriter, bool]:
+    """Return (head bytes, body writer, keep_alive) for a final response.
+
+    `known_length` is the whole body's size when the caller already holds all of it; then a
+    missing Content-Length is added instead of switching to chunked framing.
+    """
+    content_length: bytes | None = None
+    chunked = False
+    wants_close = False
+    has_connection = False
+    framing_fields = False
+    for name, value in headers:
+        lname = name.lower()
+        if lname in _FRAMING_NAMES:
+            framing_fields = True
+            if lname == b"content-length":
+                if content_length is not None and content_length != value:
+                    raise LocalProtocolError("conflicting Content-Length values", 500)
+                content_length = value
+            elif lname == b"transfer-encoding":
+                chunked = True
+            else:
+                has_connection = True
+                wants_close = wants_close or b"close" in value.lower()
+
+    extra = b""
+    writer: BodyWriter
+    if status_code in _NO_LENGTH_STATUSES or status_code < 200:
+        writer = NO_BODY
+        if framing_fields:
+            headers = _without(headers, (b"content-length", b"transfer-encoding"))
+    elif status_code == 304 or head_request:
+        # The length fields of HEAD/304 describe the representation, not this message.
+        writer = NO_BODY
+    elif chunked:
+        if content_length is not None:
+            headers = _without(headers, (b"content-length",))
+        if http11:
+            writer = CHUNKED
+        else:
+            headers = _without(headers, (b"transfer-encoding",))
+            writer = CLOSE_DELIMITED
+            keep_alive = False
+    elif content_length is not None:
+        if not grammar.DIGITS_RE.fullmatch(content_length):
+            raise LocalProtocolError("invalid Content-Length", 500)
+        writer = ContentLengthWriter(int(content_length))
+    elif known_length is not None:
+        extra = b"content-length: %d\r\n" % known_length
+        writer = ContentLengthWriter(known_length)
+    elif http11:
+        extra = b"transfer-encoding: chunked\r\n"
+        writer = CHUNKED
+    else:
+        writer = CLOSE_DELIMITED
+        keep_alive = False
+
+    if wants_close:
+        keep_alive = False
+    elif not keep_alive:
+        extra += b"connection: close\r\n"
+    elif not http11 and not has_connection:
+        extra += b"connection: keep-alive\r\n"
+    head = b"".join((status_line(status_code, reason), default_fields,
+                     serialize_fields(headers), extra, b"\r\n"))
+    return head, writer, keep_alive
+
+
+def serialize_informational(status_code: int, headers: Headers, reason: bytes) -> bytes:
+    if not 100 <= status_code < 200:
+        raise LocalProtocolError("informational responses are 1xx", 500)
+    return status_line(status_code, reason) + serialize_fields(headers) + b"\r\n"
+
+
+def _without(headers: Headers, names: tuple[bytes, ...]) -> Headers:
+    return [(n, v) for n, v in headers if n.lower() not in names]
