@@ -22,7 +22,9 @@ FIELD_VALUE = rb"(?:" + _VCHAR + rb"(?:[\t \x21-\x7e\x80-\xff]*" + _VCHAR + rb")
 
 # RFC 9112 §5: field-line = field-name ":" OWS field-value OWS. No whitespace before the colon
 # (§5.1: MUST reject), no obs-fold (§5.2: we reject rather than unfold).
-FIELD_LINE_RE = re.compile(rb"(" + TOKEN + rb"):[ \t]*(" + FIELD_VALUE + rb")[ \t]*\r\n")
+# Each match must start a line (MULTILINE `^`) and ends with its line's LF; a header block is
+# valid exactly when the number of matches equals the number of LFs (see request_head.py).
+FIELD_LINE_RE = re.compile(rb"(?m)^(" + TOKEN + rb"):[ \t]*(" + FIELD_VALUE + rb")[ \t]*\r\n")
 FIELD_LINES_RE = re.compile(rb"(?:" + TOKEN + rb":[ \t]*" + FIELD_VALUE + rb"[ \t]*\r\n)*")
 
 # RFC 9112 §3: request-line = method SP request-target SP HTTP-version, then CRLF.

@@ -87,6 +87,7 @@ EVENT_TRIGGERED: Final[dict[int, dict[State, dict[object, State]]]] = {
 }
 
 _ROLE_NAMES: Final = ("client", "server")
+_GOING_AWAY: Final = (MUST_CLOSE, CLOSED)
 
 
 class ConnectionState:
@@ -138,6 +139,11 @@ class ConnectionState:
     def _settle(self) -> None:
         """Apply state-triggered transitions until nothing changes."""
         states = self.states
+        client, server = states
+        if (self.keep_alive and not self.pending_switch_proposals
+                and client is not MIGHT_SWITCH_PROTOCOL
+                and client not in _GOING_AWAY and server not in _GOING_AWAY):
+            return  # the common keep-alive case: nothing couples the two sides
         while True:
             before = (states[CLIENT], states[SERVER])
             if self.pending_switch_proposals:
@@ -151,7 +157,7 @@ class ConnectionState:
                         states[role] = MUST_CLOSE
             # Once one side is going away, the other cannot start a new cycle either.
             for role, other in ((CLIENT, SERVER), (SERVER, CLIENT)):
-                if states[other] in (MUST_CLOSE, CLOSED) and states[role] is DONE:
+                if states[other] in _GOING_AWAY and states[role] is DONE:
                     states[role] = MUST_CLOSE
             if (states[CLIENT], states[SERVER]) == before:
                 return
