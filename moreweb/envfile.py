@@ -87,7 +87,7 @@ def parse_env(
             continue
         key_match = _KEY.match(text, pos)
         if key_match is None:
-            raise EnvFileError(f"{source}:{line_no}: expected KEY=VALUE")
+            raise EnvFileError(f"{source} line {line_no}: expected KEY=VALUE")
         key = key_match.group(1)
         pos = key_match.end()
         quote = text[pos:pos + 1]
@@ -95,7 +95,7 @@ def parse_env(
             value, pos = _read_quoted(text, pos, quote, expand, source, line_no)
             rest = _BLANK_OR_COMMENT.match(text, pos)
             if rest is None or (rest.end() == pos and pos < len(text)):
-                raise EnvFileError(f"{source}:{line_no}: unexpected text after closing quote")
+                raise EnvFileError(f"{source} line {line_no}: unexpected text after closing quote")
             pos = rest.end()
         else:
             end = text.find("\n", pos)
@@ -137,7 +137,7 @@ def _read_quoted(text: str, pos: int, quote: str, expand: _Expander, source: str
                 segment_start = i
                 continue
         i += 1
-    raise EnvFileError(f"{source}:{line_no}: unterminated {quote} quote")
+    raise EnvFileError(f"{source} line {line_no}: unterminated {quote} quote")
 
 
 def _finish(raw: str, quote: str, expand: _Expander) -> str:
