@@ -23,6 +23,12 @@ class ContentLengthWriter:
             raise LocalProtocolError("response body longer than its Content-Length", 500)
         return data
 
+    def frame(self, count: int) -> tuple[bytes, bytes]:
+        self.remaining -= count
+        if self.remaining < 0:
+            raise LocalProtocolError("response body longer than its Content-Length", 500)
+        return b"", b""
+
     def finish(self, trailers: Headers) -> bytes:
         if self.remaining:
             raise LocalProtocolError("response body shorter than its Content-Length", 500)
@@ -37,6 +43,9 @@ class ChunkedWriter:
         if not data:
             return b""
         return b"%x\r\n%b\r\n" % (len(data), data)
+
+    def frame(self, count: int) -> tuple[bytes, bytes]:
+        return b"%x\r\n" % count, b"\r\n"
 
     def finish(self, trailers: Headers) -> bytes:
         if not trailers:
@@ -54,6 +63,9 @@ class CloseDelimitedWriter:
     def write(self, data: bytes) -> bytes:
         return data
 
+    def frame(self, count: int) -> tuple[bytes, bytes]:
+        return b"", b""
+
     def finish(self, trailers: Headers) -> bytes:
         return b""
 
@@ -65,6 +77,9 @@ class NoBodyWriter:
 
     def write(self, data: bytes) -> bytes:
         return b""
+
+    def frame(self, count: int) -> None:
+        return None
 
     def finish(self, trailers: Headers) -> bytes:
         return b""

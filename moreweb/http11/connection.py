@@ -110,6 +110,11 @@ class Connection:
         return b"1.1" if self._http11 else b"1.0"
 
     @property
+    def buffered(self) -> int:
+        """How many received bytes are not yet consumed (e.g. a pipelined request)."""
+        return len(self._buf) - self._pos
+
+    @property
     def trailing_data(self) -> tuple[bytes, bool]:
         """Unread bytes and whether the peer closed: what a switched protocol starts from."""
         return self._buf[self._pos:], self._peer_closed
@@ -247,6 +252,18 @@ class Connection:
             self._state.process_event(SERVER, EndOfMessage)
             self._writer = None
             return out
+        except LocalProtocolError:
+            self._state.process_error(SERVER)
+            raise
+
+    def frame_body(self, count: int) -> tuple[bytes, bytes] | None:
+        """Account for `count` body bytes that the caller writes itself (sendfile).
+
+        Returns the framing to put before and after those bytes, or None when this response
+        carries no body (HEAD, 204, 304) and the bytes must not be sent at all.
+        """
+        try:
+            return self._writer_for_body().frame(count)
         except LocalProtocolError:
             self._state.process_error(SERVER)
             raise

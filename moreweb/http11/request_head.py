@@ -207,9 +207,10 @@ def _diagnose(head: bytes) -> RemoteProtocolError:
     if lines and lines[-1] == b"":
         lines.pop()
     request_line = lines[0] if lines else b""
-    if b"\r" in head or b"\n" in head.replace(b"\r\n", b""):
-        if b"\r" in head.replace(b"\r\n", b""):
-            return _error("bare CR in request head")
+    without_crlf = head.replace(b"\r\n", b"")
+    if b"\r" in without_crlf:
+        return _error("bare CR in request head")
+    if b"\n" in without_crlf:
         return _error("bare LF line terminator")
     parts = request_line.split(b" ")
     if len(parts) != 3:
