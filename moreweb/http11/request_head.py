@@ -169,15 +169,19 @@ def _interpret(request: Request, end: int) -> ParsedHead:
             raise _error("unsupported transfer coding", 501)
         body = ChunkedReader()
     elif content_lengths:
-        first = content_lengths[0]
+        size = -1
         for length in content_lengths:
             if not grammar.DIGITS_RE.fullmatch(length):
                 raise _error("invalid Content-Length")
-        if len(first.lstrip(b"0")) > _MAX_CONTENT_LENGTH_DIGITS:
-            raise _error("Content-Length too large")
-        size = int(first)
-        if any(int(length) != size for length in content_lengths):
-            raise _error("conflicting Content-Length values")
+            # Every value is bounded before int(): past 4300 digits int() raises ValueError,
+            # and leading zeros alone must not make a valid length fail.
+            significant = length.lstrip(b"0")
+            if len(significant) > _MAX_CONTENT_LENGTH_DIGITS:
+                raise _error("Content-Length too large")
+            value = int(significant) if significant else 0
+            if size not in (-1, value):
+                raise _error("conflicting Content-Length values")
+            size = value
         if size:
             body = ContentLengthReader(size)
 
