@@ -178,10 +178,10 @@ def _interpret(request: Request, end: int) -> ParsedHead:
             significant = length.lstrip(b"0")
             if len(significant) > _MAX_CONTENT_LENGTH_DIGITS:
                 raise _error("Content-Length too large")
-            value = int(significant) if significant else 0
-            if size not in (-1, value):
+            number = int(significant) if significant else 0
+            if size not in (-1, number):
                 raise _error("conflicting Content-Length values")
-            size = value
+            size = number
         if size:
             body = ContentLengthReader(size)
 
