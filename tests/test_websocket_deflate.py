@@ -6,6 +6,8 @@ import os
 import zlib
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from moreweb.websocket import (
     BytesMessage,
@@ -15,6 +17,7 @@ from moreweb.websocket import (
     DeflateOptions,
     Event,
     PerMessageDeflate,
+    Ping,
     TextMessage,
     negotiate,
 )
@@ -262,6 +265,28 @@ def test_invalid_utf8_inside_compressed_text_fails_1007() -> None:
     server = Connection(deflate=PerMessageDeflate())
     [event] = deliver(server, encode_frame(OP_TEXT, compressed, rsv1=True, mask_key=KEY))
     assert type(event) is ConnectionFailed and event.code == 1007
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    st.lists(st.one_of(st.text(max_size=60), st.binary(max_size=60)), min_size=1, max_size=5),
+    st.sampled_from(OFFERS),
+)
+def test_compressed_stream_split_anywhere_gives_the_same_messages(
+    messages: list[str | bytes], value: str
+) -> None:
+    # Context takeover makes each message depend on the previous ones: a split must not matter.
+    _, client = pair(value)
+    wire = b"".join(
+        client.send_text(m) + client.send_ping(b"k") if isinstance(m, str) else client.send_bytes(m)
+        for m in messages
+    )
+    expected: list[Event] = []
+    for m in messages:
+        expected += [TextMessage(m), Ping(b"k")] if isinstance(m, str) else [BytesMessage(m)]
+    for cut in range(len(wire) + 1):
+        server, _ = pair(value)
+        assert deliver(server, wire[:cut]) + deliver(server, wire[cut:]) == expected, cut
 
 
 # -- size limits on decompressed data --------------------------------------------------------------

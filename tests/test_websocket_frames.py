@@ -73,7 +73,7 @@ def protocol_error(data: bytes, *, limit: int = BIG, **kwargs: bool) -> Protocol
 # -- masking ------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("length", [0, 1, 3, 4, 5, 125, 126, 1000, 65537])
+@pytest.mark.parametrize("length", [0, 1, 3, 4, 5, 125, 126, 1000, 65536, 65537, 131075])
 def test_unmask_matches_bytewise_xor_and_round_trips(length: int) -> None:
     # RFC 6455 5.3: octet i of the payload is XORed with octet i mod 4 of the key.
     data = os.urandom(length)
