@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from .body_readers import END_OF_MESSAGE, BodyReader
 from .body_writers import NO_BODY, BodyWriter
-from .errors import LocalProtocolError, ProtocolError, RemoteProtocolError
+from .errors import LocalProtocolError, RemoteProtocolError
 from .events import (
     NEED_DATA,
     PAUSED,
@@ -35,16 +35,13 @@ from .response_head import serialize_informational, serialize_response
 from .states import (
     CLIENT,
     CLOSED,
-    DONE,
     ERROR,
     IDLE,
-    MIGHT_SWITCH_PROTOCOL,
     MUST_CLOSE,
     SEND_BODY,
     SERVER,
     SWITCH_CONNECT,
     SWITCH_UPGRADE,
-    SWITCHED_PROTOCOL,
     ConnectionState,
     State,
 )
@@ -198,16 +195,16 @@ class Connection:
 
     def _next_body_event(self) -> Event | _Sentinel:
         reader = self._reader
-        if reader is None:
-            event: Data | EndOfMessage | None = END_OF_MESSAGE
-        else:
-            event, self._pos = reader.read(self._buf, self._pos, self.limits)
-            if event is None:
-                if self._peer_closed:
-                    raise reader.peer_closed()
-                return NEED_DATA
-            # The client sent body bytes, so it is no longer waiting for our 100 Continue.
-            self.they_are_waiting_for_100_continue = False
+        if reader is None:  # no body: the request ends with its head
+            self._state.process_event(CLIENT, EndOfMessage)
+            return END_OF_MESSAGE
+        event, self._pos = reader.read(self._buf, self._pos, self.limits)
+        if event is None:
+            if self._peer_closed:
+                raise reader.peer_closed()
+            return NEED_DATA
+        # The client sent body bytes, so it is no longer waiting for our 100 Continue.
+        self.they_are_waiting_for_100_continue = False
         if type(event) is Data:
             return event
         self._reader = None
