@@ -32,6 +32,7 @@ from ..http11 import (
     Response,
 )
 from ..http11.states import DONE, IDLE, MUST_CLOSE, SEND_RESPONSE
+from ..websocket.handshake import is_websocket_upgrade
 from .timer import Deadline
 
 if TYPE_CHECKING:
@@ -323,26 +324,23 @@ class HttpProtocol(asyncio.Protocol):
     # -- WebSocket upgrade ----------------------------------------------------------------------
 
     def _is_websocket_upgrade(self, request: Request) -> bool:
-        if self.config.ws == "none" or request.method != b"GET":
+        if self.config.ws == "none":
             return False
-        for name, value in request.headers:
-            if name == b"upgrade" and value.lower() == b"websocket":
-                return True
-        return False
+        return is_websocket_upgrade(request.headers)
 
     def _upgrade_to_websocket(self, request: Request) -> None:
+        """Hand the connection, its engine and any bytes behind the request to WebSockets."""
         from .websocket import WebSocketProtocol
 
         self._deadline.cancel()
+        self._flush()
         self.server_state.connections.discard(self)
-        trailing, _ = self.conn.trailing_data
         protocol = WebSocketProtocol(self.config, self.server_state, self.app_state,
                                      loop=self.loop)
-        self._flush()
         self._lost = True  # this object no longer owns the transport
         transport = self.transport
         transport.set_protocol(protocol)  # type: ignore[union-attr]
-        protocol.handshake(transport, request, trailing,  # type: ignore[arg-type]
+        protocol.handshake(transport, self.conn, request,  # type: ignore[arg-type]
                            client=self.client, server=self.server, scheme=self.scheme)
 
     # -- graceful shutdown ----------------------------------------------------------------------
