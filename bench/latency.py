@@ -58,8 +58,10 @@ def parse_output(text: str, target_rate: float = 0.0) -> HeyResult:
 
 def hey_command(url: str, rate: float, duration: float, connections: int = 64) -> list[str]:
     per_worker = rate / connections
-    return [hey_path() or "hey", "-z", f"{max(1, round(duration))}s", "-c", str(connections),
-            "-q", f"{per_worker:.2f}", "-disable-compression", url]
+    argv = [hey_path() or "hey", "-z", f"{max(1, round(duration))}s", "-c", str(connections)]
+    if 0 < per_worker < 100_000:  # hey's ticker needs a period of at least a microsecond
+        argv += ["-q", f"{per_worker:.2f}"]
+    return [*argv, "-disable-compression", url]
 
 
 def run_hey(url: str, rate: float, duration: float, connections: int = 64) -> HeyResult:

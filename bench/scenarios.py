@@ -70,12 +70,13 @@ class Run:
     errors: int = 0
     peak_kib: int = 0
     detail: str = ""  # what else a reader needs to trust `value` (alive count, rate reached)
+    rate_reached: float | None = None  # latency scenario: requests/s the client achieved
 
 
 @dataclass
 class ServerResult:
     label: str
-    command: list[str]  # argv with "{port}" in place of the port
+    command: list[str]  # argv with "PORT" in place of the port
     runs: list[Run] = field(default_factory=list)
     failure: str | None = None
 

@@ -203,8 +203,10 @@ def _wait_for_port(server: RunningServer, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if server.process.poll() is not None:
-            raise ServerError(f"{server.label} exited with {server.process.returncode}:\n"
-                              f"{server.log_tail()}")
+            tail = server.log_tail()
+            last = tail.splitlines()[-1].strip() if tail.strip() else "no output"
+            raise ServerError(f"{server.label} exited with {server.process.returncode}: "
+                              f"{last}\n{tail}")
         try:
             with socket.create_connection((HOST, server.port), timeout=0.5):
                 return
