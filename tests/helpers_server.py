@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-RUNNING_LINE = re.compile(r"moreweb running on (?P<where>\S+(?: \S+)?) \(Press CTRL\+C to quit\)")
+RUNNING_LINE = re.compile(r"moreweb running on (?P<where>.+?) \(Press CTRL\+C to quit\)")
 STARTUP_TIMEOUT = 15.0
 
 
@@ -96,8 +96,10 @@ class ServerProcess:
     """`python -m moreweb` in a subprocess; use as a context manager."""
 
     def __init__(self, args: list[str], env: dict[str, str] | None = None,
-                 cwd: str | None = None, wait_started: bool = True) -> None:
+                 cwd: str | None = None, wait_started: bool = True,
+                 pass_fds: tuple[int, ...] = ()) -> None:
         self.args = args
+        self.pass_fds = pass_fds
         self.env = env
         self.cwd = cwd
         self.wait_started = wait_started
@@ -111,6 +113,7 @@ class ServerProcess:
             [sys.executable, "-m", "moreweb", *self.args],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
             text=True, env=subprocess_env(self.env), cwd=self.cwd or str(REPO_ROOT),
+            pass_fds=self.pass_fds,
         )
         self.stderr = _LineReader(self.proc.stderr)
         self.stdout = _LineReader(self.proc.stdout)
