@@ -93,11 +93,15 @@ class _LineReader(threading.Thread):
 
 
 class ServerProcess:
-    """`python -m moreweb` in a subprocess; use as a context manager."""
+    """`python -m moreweb ARGS` (or `python ARGS` with python_args=True) in a subprocess;
+    use as a context manager."""
 
     def __init__(self, args: list[str], env: dict[str, str] | None = None,
                  cwd: str | None = None, wait_started: bool = True,
-                 pass_fds: tuple[int, ...] = ()) -> None:
+                 pass_fds: tuple[int, ...] = (), python_args: bool = False) -> None:
+        self.command = [sys.executable, *args] if python_args else [
+            sys.executable, "-m", "moreweb", *args
+        ]
         self.args = args
         self.pass_fds = pass_fds
         self.env = env
@@ -110,7 +114,7 @@ class ServerProcess:
 
     def __enter__(self) -> ServerProcess:
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "moreweb", *self.args],
+            self.command,
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
             text=True, env=subprocess_env(self.env), cwd=self.cwd or str(REPO_ROOT),
             pass_fds=self.pass_fds,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import socket
 import sys
 from pathlib import Path
@@ -336,3 +337,35 @@ def test_port_in_use_exits_1() -> None:
     assert result.returncode == 1
     assert "Could not bind the listening socket" in result.stderr
     assert "Address already in use" in result.stderr
+
+
+def test_run_function_serves_and_exits_0_on_sigterm() -> None:
+    code = "import moreweb; moreweb.run('examples.hello:app', port=0, lifespan='on')"
+    with ServerProcess(["-c", code], python_args=True) as server:
+        assert http_get("127.0.0.1", server.port).endswith(b"Hello, world!")
+        server.send_signal(signal.SIGTERM)
+        assert server.wait(10) == 0
+    assert "Application shutdown complete." in server.stderr_text
+
+
+def test_run_function_raises_system_exit_1_for_a_missing_app() -> None:
+    import moreweb
+
+    with pytest.raises(SystemExit) as info:
+        moreweb.run("no_such_module_for_run:app", port=0, log_config=None)
+    assert info.value.code == 1
+
+
+def test_importing_the_package_is_cheap() -> None:
+    import subprocess
+
+    from tests.helpers_server import REPO_ROOT, subprocess_env
+
+    probe = (
+        "import sys, moreweb; "
+        "print(sorted(m for m in sys.modules if m.startswith('moreweb')), "
+        "moreweb.Server.__module__)"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                            cwd=str(REPO_ROOT), env=subprocess_env(), timeout=20)
+    assert result.stdout.strip() == "['moreweb'] moreweb.server"

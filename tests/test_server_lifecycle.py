@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 import socket
 import sys
@@ -16,7 +17,7 @@ import pytest
 
 from moreweb.config import Config
 from moreweb.server import Server
-from tests.helpers_server import ServerProcess, StubProtocol, write_app
+from tests.helpers_server import ServerProcess, StubProtocol, http_get, write_app
 
 T = TypeVar("T")
 
@@ -339,3 +340,75 @@ def test_access_log_cannot_be_forged_with_request_data() -> None:
     for line in server.stdout.lines + server.stderr.lines:
         assert "\x85" not in line and "\x1b" not in line
         assert not line.startswith("forged") and not line.startswith("[31mred")
+
+
+# -- listening sockets --------------------------------------------------------------------------
+
+
+def test_systemd_sockets_need_a_matching_pid() -> None:
+    from moreweb.sockets import systemd_sockets
+
+    environ = {"LISTEN_PID": str(os.getpid() + 1), "LISTEN_FDS": "1"}
+    assert systemd_sockets(environ) == []
+    assert environ == {"LISTEN_PID": str(os.getpid() + 1), "LISTEN_FDS": "1"}  # not ours
+    assert systemd_sockets({}) == []
+
+
+def test_bind_unix_refuses_a_live_socket(tmp_path: Path) -> None:
+    from moreweb.sockets import bind_unix
+
+    path = str(tmp_path / "live.sock")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as live:
+        live.bind(path)
+        live.listen()
+        with pytest.raises(OSError, match="in use by a running server"):
+            bind_unix(path)
+        assert Path(path).exists()
+
+
+def test_describe_socket_names_ipv4_ipv6_and_unix(tmp_path: Path) -> None:
+    from moreweb.sockets import bind_tcp, bind_unix, describe_socket
+
+    with bind_tcp("127.0.0.1", 0) as sock:
+        port = sock.getsockname()[1]
+        assert describe_socket(sock) == f"http://127.0.0.1:{port}"
+        assert describe_socket(sock, is_ssl=True) == f"https://127.0.0.1:{port}"
+    path = str(tmp_path / "d.sock")
+    with bind_unix(path) as sock:
+        assert describe_socket(sock) == f"unix socket {path}"
+    if socket.has_ipv6:
+        try:
+            sock6 = bind_tcp("[::1]", 0)
+        except OSError:
+            return
+        with sock6:
+            assert describe_socket(sock6).startswith("http://[::1]:")
+
+
+SYSTEMD_LAUNCHER = """
+import os, socket, sys
+listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+listener.bind(("127.0.0.1", 0))
+if listener.fileno() != 3:
+    os.dup2(listener.fileno(), 3)
+    listener.close()
+else:
+    listener.detach()
+# What systemd does before exec'ing a socket-activated service.
+os.environ["LISTEN_PID"] = str(os.getpid())
+os.environ["LISTEN_FDS"] = "1"
+sys.argv = ["moreweb", "examples.hello:app", "--port", "1"]
+from moreweb.cli import main
+main()
+"""
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="systemd socket activation")
+def test_systemd_socket_activation(tmp_path: Path) -> None:
+    launcher = tmp_path / "launcher.py"
+    launcher.write_text(SYSTEMD_LAUNCHER)
+    with ServerProcess([str(launcher)], python_args=True) as server:
+        assert server.port != 1  # the activated socket, not --port
+        assert http_get("127.0.0.1", server.port).endswith(b"Hello, world!")
+        server.send_signal(signal.SIGTERM)
+        assert server.wait(10) == 0
