@@ -39,3 +39,9 @@ async def app(
         ],
     })
     await send({"type": "http.response.body", "body": BODY})
+
+
+if __name__ == "__main__":
+    import moreweb
+
+    moreweb.run(app)

@@ -369,3 +369,23 @@ def test_importing_the_package_is_cheap() -> None:
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
                             cwd=str(REPO_ROOT), env=subprocess_env(), timeout=20)
     assert result.stdout.strip() == "['moreweb'] moreweb.server"
+
+
+def test_starlette_example_end_to_end() -> None:
+    httpx = pytest.importorskip("httpx")
+    pytest.importorskip("starlette")
+    pytest.importorskip("multipart")
+    with ServerProcess(["examples.starlette_app:app", "--port", "0", "--lifespan", "on"]
+                       ) as server, httpx.Client(base_url=server.url, timeout=5) as client:
+        assert client.get("/").text == "Hello, world!"  # lifespan state reached the request
+        assert client.get("/hello/moreweb").json() == {"message": "Hello, moreweb!"}
+        assert client.post("/json", json={"a": [1, 2]}).json() == {"received": {"a": [1, 2]}}
+        assert client.post("/json", content=b"{nope").status_code == 400
+        form = client.post("/form", data={"name": "x"},
+                           files={"upload": ("f.txt", b"12345", "text/plain")})
+        assert form.json() == {"fields": {"name": "x"},
+                               "files": {"upload": {"filename": "f.txt", "size": 5}}}
+        stream = client.get("/stream", params={"count": "3"})
+        assert stream.text == "0\n1\n2\n"
+        assert stream.headers.get("transfer-encoding") == "chunked"
+        assert client.get("/missing").status_code == 404
