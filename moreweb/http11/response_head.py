@@ -26,7 +26,10 @@ from .events import Headers
 
 _STATUS_LINES = {s.value: b"HTTP/1.1 %d %b\r\n" % (s.value, s.phrase.encode("ascii"))
                  for s in HTTPStatus}
-_FIELDS_RE = re.compile(rb"(?:" + grammar.TOKEN + rb": [^\x00\r\n]*\r\n)*")
+# Each field is checked as `name NUL value CRLF`: neither part may hold a NUL, so a line with
+# exactly one NUL after a token is exactly one (name, value) pair (see serialize_fields).
+_FIELDS_RE = re.compile(rb"(?:" + grammar.TOKEN + rb"\x00[^\x00\r\n]*\r\n)*")
+_MAX_CONTENT_LENGTH_DIGITS = 18
 _FRAMING_NAMES = frozenset((b"content-length", b"transfer-encoding", b"connection"))
 _NO_LENGTH_STATUSES = frozenset((204,))  # and every 1xx (RFC 9110 §8.6)
 
@@ -48,12 +51,17 @@ def serialize_fields(headers: Headers) -> bytes:
     if not headers:
         return b""
     try:
-        block = b"\r\n".join(map(b": ".join, headers)) + b"\r\n"
+        block = b"\r\n".join(map(b"\x00".join, headers)) + b"\r\n"
     except TypeError:
         raise LocalProtocolError("header names and values must be bytes", 500) from None
-    if _FIELDS_RE.fullmatch(block) is None:
+    # Checking the joined block (one C-speed pass) is only sound if the lines it sees are the
+    # fields the application gave: a CRLF inside a name ("x\r\nSet-Cookie") or a value must not
+    # yield lines that each look valid. Joining with NUL, which no name or value may contain,
+    # makes it so: every line must hold one NUL after a token, and there must be as many NULs
+    # as fields, so no CR, LF or NUL can hide anywhere (RFC 9110 §5.5: no response splitting).
+    if _FIELDS_RE.fullmatch(block) is None or block.count(b"\x00") != len(headers):
         raise LocalProtocolError("invalid header field name or value (CR, LF or NUL?)", 500)
-    return block
+    return block.replace(b"\x00", b": ")
 
 
 def serialize_response(
@@ -74,6 +82,7 @@ def serialize_response(
     """
     content_length: bytes | None = None
     chunked = False
+    final_coding = b""
     wants_close = False
     has_connection = False
     framing_fields = False
@@ -87,6 +96,7 @@ def serialize_response(
                 content_length = value
             elif lname == b"transfer-encoding":
                 chunked = True
+                final_coding = value.rpartition(b",")[2].strip(b" \t").lower()
             else:
                 has_connection = True
                 wants_close = wants_close or b"close" in value.lower()
@@ -94,6 +104,9 @@ def serialize_response(
     extra = b""
     writer: BodyWriter
     if status_code in _NO_LENGTH_STATUSES or status_code < 200:
+        if status_code < 200:
+            # RFC 9110 §15.2: 1xx responses are interim; they are InformationalResponse events.
+            raise LocalProtocolError("a final response cannot have a 1xx status", 500)
         writer = NO_BODY
         if framing_fields:
             headers = _without(headers, (b"content-length", b"transfer-encoding"))
@@ -104,13 +117,18 @@ def serialize_response(
         if content_length is not None:
             headers = _without(headers, (b"content-length",))
         if http11:
+            if final_coding != b"chunked":
+                # RFC 9112 §6.1: with another coding, chunked must come last, or the client
+                # cannot find the end of a body that we frame as chunked.
+                raise LocalProtocolError("Transfer-Encoding must end with chunked", 500)
             writer = CHUNKED
         else:
             headers = _without(headers, (b"transfer-encoding",))
             writer = CLOSE_DELIMITED
             keep_alive = False
     elif content_length is not None:
-        if not grammar.DIGITS_RE.fullmatch(content_length):
+        if (not grammar.DIGITS_RE.fullmatch(content_length)
+                or len(content_length.lstrip(b"0")) > _MAX_CONTENT_LENGTH_DIGITS):
             raise LocalProtocolError("invalid Content-Length", 500)
         writer = ContentLengthWriter(int(content_length))
     elif known_length is not None:
