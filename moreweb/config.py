@@ -30,6 +30,7 @@ __all__ = [
     "AppLoadError",
     "Config",
     "ConfigError",
+    "TLSSetupError",
     "create_ssl_context",
     "encode_headers",
     "load_app",
@@ -55,6 +56,10 @@ class ConfigError(ValueError):
 
 class AppLoadError(Exception):
     """The ASGI app could not be found or built; the message is a one-line explanation."""
+
+
+class TLSSetupError(Exception):
+    """The --ssl-* options could not be turned into a TLS context; one-line explanation."""
 
 
 class Config:
@@ -225,20 +230,24 @@ class Config:
     def load(self) -> None:
         """Import and adapt the app and build the TLS context; safe to call twice.
 
-        Raises AppLoadError with a one-line reason when the app cannot be found; errors raised
+        Raises AppLoadError with a one-line reason when the app cannot be found and
+        TLSSetupError when the certificate, key or cipher options are unusable; errors raised
         by the app's own module propagate unchanged.
         """
         if self.loaded:
             return
         if self.ssl_certfile is not None:
-            self.ssl = create_ssl_context(
-                certfile=self.ssl_certfile,
-                keyfile=self.ssl_keyfile,
-                password=self.ssl_keyfile_password,
-                cert_reqs=self.ssl_cert_reqs,
-                ca_certs=self.ssl_ca_certs,
-                ciphers=self.ssl_ciphers,
-            )
+            try:
+                self.ssl = create_ssl_context(
+                    certfile=self.ssl_certfile,
+                    keyfile=self.ssl_keyfile,
+                    password=self.ssl_keyfile_password,
+                    cert_reqs=self.ssl_cert_reqs,
+                    ca_certs=self.ssl_ca_certs,
+                    ciphers=self.ssl_ciphers,
+                )
+            except (OSError, ssl.SSLError, ValueError) as exc:
+                raise TLSSetupError(f"Could not set up TLS: {exc}") from None
         self.loaded_app, self.interface = load_app(
             self.app, factory=self.factory, interface=self.interface, app_dir=self.app_dir
         )

@@ -25,7 +25,7 @@ from types import FrameType
 from typing import Any, TypeVar
 
 from moreweb.asgi.lifespan import Lifespan
-from moreweb.config import AppLoadError, Config
+from moreweb.config import AppLoadError, Config, TLSSetupError
 from moreweb.server_state import ServerState
 from moreweb.sockets import bind_sockets, describe_socket
 
@@ -91,6 +91,10 @@ class Server:
             self.config.load()
         except AppLoadError as exc:
             logger.error("Error loading ASGI app. %s", exc)
+            self.exit_code = EXIT_APP_LOAD_FAILURE
+            return
+        except TLSSetupError as exc:
+            logger.error("%s", exc)
             self.exit_code = EXIT_APP_LOAD_FAILURE
             return
         except Exception:

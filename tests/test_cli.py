@@ -389,3 +389,33 @@ def test_starlette_example_end_to_end() -> None:
         assert stream.text == "0\n1\n2\n"
         assert stream.headers.get("transfer-encoding") == "chunked"
         assert client.get("/missing").status_code == 404
+
+
+def test_https_with_certificate_and_key(tmp_path: Path) -> None:
+    trustme = pytest.importorskip("trustme")
+    httpx = pytest.importorskip("httpx")
+    import ssl
+
+    ca = trustme.CA()
+    cert = ca.issue_cert("127.0.0.1")
+    cert_path, key_path = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert.cert_chain_pems[0].write_to_path(str(cert_path))
+    cert.private_key_pem.write_to_path(str(key_path))
+    client_context = ssl.create_default_context()
+    ca.configure_trust(client_context)
+    with ServerProcess(["examples.hello:app", "--port", "0", "--ssl-certfile", str(cert_path),
+                        "--ssl-keyfile", str(key_path)]) as server:
+        assert server.url.startswith("https://127.0.0.1:")
+        with httpx.Client(verify=client_context, timeout=5) as client:
+            response = client.get(server.url + "/")
+    assert response.status_code == 200 and response.text == "Hello, world!"
+
+
+def test_unreadable_certificate_exits_1(tmp_path: Path) -> None:
+    result = run_cli(["examples.hello:app", "--port", "0",
+                      "--ssl-certfile", str(tmp_path / "missing.pem")])
+    assert result.returncode == 1
+    error_lines = [line for line in result.stderr.splitlines() if line.startswith("ERROR")]
+    assert len(error_lines) == 1
+    assert error_lines[0].startswith("ERROR:    Could not set up TLS: ")
+    assert "No such file" in error_lines[0]
