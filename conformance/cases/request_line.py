@@ -111,5 +111,8 @@ L.add("version-garbage-suffix", "RFC 9112 2.3", get(version="HTTP/1.1x"), reject
 L.add("version-spaced", "RFC 9112 2.3", get(version="HTTP / 1.1"), reject(400))
 L.add("http-0.9-request", "RFC 9112 2.3", b"GET /\r\n\r\n", reject(400),
       "HTTP/0.9 simple requests are not supported")
+L.add("http-0.9-line-alone", "RFC 9112 3", b"GET /\r\n", reject(400),
+      "the line is complete and can never become valid: answer now, do not wait for a head "
+      "that an HTTP/0.9 client will never send")
 
 CASES = E.cases + L.cases
