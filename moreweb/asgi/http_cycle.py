@@ -65,6 +65,7 @@ class Wire(Protocol):
     def pause_reading(self) -> None: ...
     def resume_reading(self) -> None: ...
     def cycle_complete(self, cycle: HttpCycle) -> None: ...
+    def task_done(self, task: asyncio.Task[None]) -> None: ...
     def close(self) -> None: ...
     async def sendfile(self, file: Any, offset: int, count: int) -> bool: ...
 
@@ -84,6 +85,7 @@ class HttpCycle:
         "response_started",
         "scope",
         "status",
+        "task",
         "trailers_expected",
         "wire",
     )
@@ -100,6 +102,7 @@ class HttpCycle:
         self._file_pending = False
         self._started_at = 0.0
         self.status = 0
+        self.task: asyncio.Task[None] | None = None
         self.disconnected = False
         self.response_started = False
         self.response_complete = False
@@ -135,7 +138,7 @@ class HttpCycle:
         if access_logger.isEnabledFor(logging.INFO):
             self._started_at = time.perf_counter()
         try:
-            await app(self.scope, self.receive, self.send)
+            await _Suspensions(app(self.scope, self.receive, self.send), self)
         except BaseException as exc:
             if isinstance(exc, ClientDisconnected) and self.disconnected:
                 return
@@ -143,6 +146,9 @@ class HttpCycle:
             if isinstance(exc, (KeyboardInterrupt, SystemExit)):
                 raise
             return
+        finally:
+            if self.task is not None:
+                self.wire.task_done(self.task)
         if not self.response_complete and not self.disconnected:
             if self._start is not None or self.response_started:
                 logger.error("ASGI callable returned without completing response.")
@@ -242,10 +248,8 @@ class HttpCycle:
         self.trailers_expected = bool(message.get("trailers", False))
         # Deferred so the head and the first body part leave in one write, with an exact
         # Content-Length when that part is the whole body. If the app suspends first, the
-        # head goes out then: while corked the protocol flushes it, otherwise a callback does.
+        # head goes out then (see _Suspensions).
         self._start = message
-        if not self.wire.corked:
-            asyncio.get_running_loop().call_soon(self.flush_head)
 
     def flush_head(self) -> None:
         """Write a deferred response head now (the app is about to wait on something)."""
@@ -348,3 +352,46 @@ class HttpCycle:
                            escape_control(scope["method"]), escape_control(target),
                            scope["http_version"], self.status,
                            (time.perf_counter() - self._started_at) * 1000)
+
+
+class _Suspensions:
+    """Await an app coroutine, flushing a deferred response head whenever the app suspends.
+
+    The head of a response waits for its first body part so both leave in one write; but an
+    app that starts a response and then waits (a stream, a long poll) must not keep its client
+    without headers. This wrapper sees each suspension as it happens, at the cost of one
+    generator frame, instead of scheduling a callback per request. It forwards everything else
+    (results, exceptions, cancellation) unchanged.
+    """
+
+    __slots__ = ("coro", "cycle")
+
+    def __init__(self, coro: Any, cycle: HttpCycle) -> None:
+        self.coro = coro
+        self.cycle = cycle
+
+    def __await__(self) -> Any:
+        coro = self.coro
+        try:
+            yielded = coro.send(None)
+        except StopIteration as stop:
+            return stop.value
+        cycle = self.cycle
+        while True:
+            if cycle._start is not None:
+                cycle.flush_head()
+            try:
+                value = yield yielded
+            except GeneratorExit:
+                coro.close()
+                raise
+            except BaseException as exc:
+                try:
+                    yielded = coro.throw(exc)
+                except StopIteration as stop:
+                    return stop.value
+            else:
+                try:
+                    yielded = coro.send(value)
+                except StopIteration as stop:
+                    return stop.value

@@ -43,7 +43,6 @@ logger = logging.getLogger("moreweb.error")
 
 #: Pipelined bytes held while the current response is produced; past this, stop reading.
 PIPELINE_HIGH_WATER = 256 * 1024
-_EXTENSIONS_TEMPLATE = ("http.response.trailers", "http.response.pathsend")
 _TEXT = (b"content-type", b"text/plain; charset=utf-8")
 _CLOSE = (b"connection", b"close")
 
@@ -281,17 +280,19 @@ class HttpProtocol(asyncio.Protocol):
         scope = http_scope(
             request, scheme=self.scheme, client=self.client, server=self.server,
             root_path=self.config.root_path, app_state=self.app_state,
-            extensions={name: {} for name in _EXTENSIONS_TEMPLATE})
+            extensions={"http.response.trailers": {}, "http.response.pathsend": {}})
         self.cycle = cycle = HttpCycle(self, conn, scope, more_body=True)
         return cycle
 
     def _run(self, cycle: HttpCycle) -> None:
         task = runner.start(self.loop, cycle.run(self.app))
-        if task is not None:
-            cycle.flush_head()
-            tasks = self.server_state.tasks
-            tasks.add(task)
-            task.add_done_callback(tasks.discard)
+        if task is not None and not task.done():
+            # The cycle removes its own task when it ends (no done-callback per request).
+            cycle.task = task
+            self.server_state.tasks.add(task)
+
+    def task_done(self, task: asyncio.Task[None]) -> None:
+        self.server_state.tasks.discard(task)
 
     def _reject(self, exc: RemoteProtocolError) -> None:
         """The engine refused the request: answer with its status (if we still can) and close."""
