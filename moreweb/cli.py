@@ -147,27 +147,30 @@ def build_parser() -> argparse.ArgumentParser:
     add("--version", action="version", version=version_string())
 
     group = parser.add_argument_group("where to listen")
-    group.add_argument("--host", help="bind to this address (default 127.0.0.1; '::' for IPv6)")
-    group.add_argument("--port", type=_int_at_least(0, 65535),
+    group.add_argument("--host", metavar="HOST",
+                       help="bind to this address (default 127.0.0.1; '::' for IPv6)")
+    group.add_argument("--port", metavar="PORT", type=_int_at_least(0, 65535),
                        help="bind to this port; 0 picks a free one (default 8000)")
     group.add_argument("--uds", metavar="PATH", help="bind to a Unix domain socket")
-    group.add_argument("--fd", type=_int_at_least(0),
+    group.add_argument("--fd", metavar="FD", type=_int_at_least(0),
                        help="serve on an already-bound socket inherited as this descriptor")
-    group.add_argument("--backlog", type=_int_at_least(1),
+    group.add_argument("--backlog", metavar="N", type=_int_at_least(1),
                        help="pending-connection queue length (default 2048)")
 
     group = parser.add_argument_group("the application")
     group.add_argument("--factory", action="store_true",
                        help="APP is a function returning the app; call it with no arguments")
-    group.add_argument("--app-dir", help="directory added to sys.path first (default '.')")
+    group.add_argument("--app-dir", metavar="DIR",
+                       help="directory added to sys.path first (default '.')")
     group.add_argument("--env-file", metavar="PATH",
                        help="read KEY=VALUE environment variables from this file")
     group.add_argument("--lifespan", choices=LIFESPAN_CHOICES, help="default auto")
     group.add_argument("--interface", choices=INTERFACE_CHOICES, help="default auto")
-    group.add_argument("--root-path", help="the ASGI root_path, when mounted below a prefix")
+    group.add_argument("--root-path", metavar="PATH",
+                       help="the ASGI root_path, when mounted below a prefix")
 
     group = parser.add_argument_group("logging")
-    group.add_argument("--log-level", type=_log_level,
+    group.add_argument("--log-level", metavar="LEVEL", type=_log_level,
                        help=f"one of {', '.join(LOG_LEVELS)} (default info)")
     group.add_argument("--log-config", metavar="PATH",
                        help="logging config file: .json, .yaml or .ini (fileConfig)")
@@ -176,19 +179,20 @@ def build_parser() -> argparse.ArgumentParser:
                        help="coloured log output (default: when writing to a terminal)")
 
     group = parser.add_argument_group("HTTP")
-    group.add_argument("--timeout-keep-alive", type=_float_at_least(0),
+    group.add_argument("--timeout-keep-alive", metavar="SECONDS", type=_float_at_least(0),
                        help="close idle keep-alive connections after SECONDS (default 5)")
-    group.add_argument("--timeout-request-head", type=_float_at_least(0, positive=True),
+    group.add_argument("--timeout-request-head", metavar="SECONDS",
+                       type=_float_at_least(0, positive=True),
                        help="time allowed to send a request's head, in seconds (default 10)")
-    group.add_argument("--timeout-graceful-shutdown",
+    group.add_argument("--timeout-graceful-shutdown", metavar="SECONDS",
                        type=_float_at_least(0, nullable=True),
                        help="seconds to let connections finish on shutdown; 'none' waits "
                        "forever (default 30)")
-    group.add_argument("--limit-concurrency", type=_int_at_least(1),
+    group.add_argument("--limit-concurrency", metavar="N", type=_int_at_least(1),
                        help="answer 503 beyond this many connections and tasks")
-    group.add_argument("--limit-request-head-size", type=_int_at_least(1),
+    group.add_argument("--limit-request-head-size", metavar="BYTES", type=_int_at_least(1),
                        help="largest request head in bytes (default 65536)")
-    group.add_argument("--limit-request-fields", type=_int_at_least(0),
+    group.add_argument("--limit-request-fields", metavar="N", type=_int_at_least(0),
                        help="most header fields in a request (default 100)")
     group.add_argument("--lenient-lf", action="store_true",
                        help="accept bare LF as a line ending in request heads")
@@ -199,19 +203,21 @@ def build_parser() -> argparse.ArgumentParser:
                        help="add this header to every response (repeatable)")
     group.add_argument("--proxy-headers", action=bool_flag,
                        help="trust X-Forwarded-* from --forwarded-allow-ips (default on)")
-    group.add_argument("--forwarded-allow-ips",
+    group.add_argument("--forwarded-allow-ips", metavar="IPS",
                        help="comma-separated proxy addresses to trust (default "
                        "$FORWARDED_ALLOW_IPS or 127.0.0.1,::1)")
 
     group = parser.add_argument_group("WebSocket")
     group.add_argument("--ws", choices=WS_CHOICES, help="default auto")
-    group.add_argument("--ws-max-size", type=_int_at_least(1),
+    group.add_argument("--ws-max-size", metavar="BYTES", type=_int_at_least(1),
                        help="largest message in bytes (default 16777216)")
-    group.add_argument("--ws-max-queue", type=_int_at_least(1),
+    group.add_argument("--ws-max-queue", metavar="N", type=_int_at_least(1),
                        help="incoming messages buffered per connection (default 32)")
-    group.add_argument("--ws-ping-interval", type=_float_at_least(0, positive=True, nullable=True),
+    group.add_argument("--ws-ping-interval", metavar="SECONDS",
+                       type=_float_at_least(0, positive=True, nullable=True),
                        help="seconds between pings, or 'none' (default 20)")
-    group.add_argument("--ws-ping-timeout", type=_float_at_least(0, positive=True, nullable=True),
+    group.add_argument("--ws-ping-timeout", metavar="SECONDS",
+                       type=_float_at_least(0, positive=True, nullable=True),
                        help="seconds to wait for a pong, or 'none' (default 20)")
     group.add_argument("--ws-per-message-deflate", type=_bool, metavar="true|false",
                        help="offer permessage-deflate compression (default true)")
@@ -219,7 +225,7 @@ def build_parser() -> argparse.ArgumentParser:
     group = parser.add_argument_group("processes")
     group.add_argument("--loop", choices=LOOP_CHOICES,
                        help="event loop; auto uses uvloop when installed (default auto)")
-    group.add_argument("--workers", type=_int_at_least(1),
+    group.add_argument("--workers", metavar="N", type=_int_at_least(1),
                        help="worker processes (default $WEB_CONCURRENCY or 1)")
     group.add_argument("--reload", action="store_true", help="restart when code changes")
     group.add_argument("--reload-dir", action="append", metavar="DIR",
@@ -228,21 +234,23 @@ def build_parser() -> argparse.ArgumentParser:
                        help="watch files matching this pattern (repeatable)")
     group.add_argument("--reload-exclude", action="append", metavar="GLOB",
                        help="ignore files matching this pattern (repeatable)")
-    group.add_argument("--reload-delay", type=_float_at_least(0),
+    group.add_argument("--reload-delay", metavar="SECONDS", type=_float_at_least(0),
                        help="seconds between checks (default 0.25)")
-    group.add_argument("--limit-max-requests", type=_int_at_least(1),
+    group.add_argument("--limit-max-requests", metavar="N", type=_int_at_least(1),
                        help="exit after serving this many requests")
-    group.add_argument("--limit-max-requests-jitter", type=_int_at_least(0),
+    group.add_argument("--limit-max-requests-jitter", metavar="N", type=_int_at_least(0),
                        help="add a random 0..N to --limit-max-requests per worker")
 
     group = parser.add_argument_group("TLS")
     group.add_argument("--ssl-certfile", metavar="PATH", help="certificate chain (PEM)")
     group.add_argument("--ssl-keyfile", metavar="PATH", help="private key (PEM)")
-    group.add_argument("--ssl-keyfile-password", help="password of the private key")
+    group.add_argument("--ssl-keyfile-password", metavar="PASSWORD",
+                       help="password of the private key")
     group.add_argument("--ssl-ca-certs", metavar="PATH", help="CA bundle for client certificates")
-    group.add_argument("--ssl-cert-reqs", type=_int_at_least(0, 2),
+    group.add_argument("--ssl-cert-reqs", metavar="0|1|2", type=_int_at_least(0, 2),
                        help="client certificates: 0 none, 1 optional, 2 required (default 0)")
-    group.add_argument("--ssl-ciphers", help="OpenSSL cipher list (default TLSv1)")
+    group.add_argument("--ssl-ciphers", metavar="CIPHERS",
+                       help="OpenSSL cipher list (default TLSv1)")
     return parser
 
 
