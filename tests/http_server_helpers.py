@@ -342,3 +342,14 @@ async def echo_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     body = await read_body(receive)
     target = scope["raw_path"] + (b"?" + scope["query_string"] if scope["query_string"] else b"")
     await respond(send, 200, body, [(b"x-target", target)])
+
+
+async def wait_threading_event(event: threading.Event, timeout: float = DEFAULT_TIMEOUT) -> bool:
+    """Let an app (on the server's loop) wait for the test thread without blocking the loop."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not event.is_set():
+        if loop.time() > deadline:
+            return False
+        await asyncio.sleep(0.005)
+    return True
