@@ -29,11 +29,11 @@ from moreweb.config import AppLoadError, Config, TLSSetupError
 from moreweb.server_state import ServerState
 from moreweb.sockets import bind_sockets, describe_socket
 
-__all__ = ["EXIT_APP_LOAD_FAILURE", "EXIT_STARTUP_FAILURE", "Server"]
+__all__ = ["EXIT_FAILURE", "EXIT_STARTUP_FAILURE", "Server"]
 
 logger = logging.getLogger("moreweb.error")
 
-EXIT_APP_LOAD_FAILURE = 1
+EXIT_FAILURE = 1  # the app, TLS or the listening socket could not be set up
 EXIT_STARTUP_FAILURE = 3  # the code uvicorn uses, so supervisors can tell the two apart
 
 HANDLED_SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -63,7 +63,6 @@ class Server:
         self.should_exit = False
         self.force_exit = False
         self.exit_code = 0
-        self._captured_signals: list[int] = []
         self._unix_paths: list[str] = []  # socket files we created, removed on shutdown
         self._max_requests: int | None = None
         if config.limit_max_requests is not None:
@@ -79,8 +78,8 @@ class Server:
     async def serve(self, sockets: Sequence[socket.socket] | None = None) -> None:
         """Serve until `should_exit` is set or a signal arrives; see the module docstring.
 
-        `sockets`, when given, are used instead of binding from the config (the caller keeps
-        ownership of nothing: they are closed on shutdown).
+        `sockets`, when given, are used instead of binding from the config; they are closed
+        when the server stops.
         """
         with self._capture_signals():
             await self._serve(sockets)
@@ -91,15 +90,15 @@ class Server:
             self.config.load()
         except AppLoadError as exc:
             logger.error("Error loading ASGI app. %s", exc)
-            self.exit_code = EXIT_APP_LOAD_FAILURE
+            self.exit_code = EXIT_FAILURE
             return
         except TLSSetupError as exc:
             logger.error("%s", exc)
-            self.exit_code = EXIT_APP_LOAD_FAILURE
+            self.exit_code = EXIT_FAILURE
             return
         except Exception:
             logger.exception("Error loading ASGI app.")
-            self.exit_code = EXIT_APP_LOAD_FAILURE
+            self.exit_code = EXIT_FAILURE
             return
 
         self.lifespan = Lifespan(self.config.loaded_app, self.config.lifespan, self.app_state)
@@ -137,7 +136,7 @@ class Server:
                     self._unix_paths.append(config.uds)
         except OSError as exc:
             logger.error("Could not bind the listening socket: %s", exc)
-            self.exit_code = EXIT_APP_LOAD_FAILURE
+            self.exit_code = EXIT_FAILURE
             await self._lifespan_shutdown()
             return
 
@@ -170,7 +169,7 @@ class Server:
             for sock in listen_sockets:
                 sock.close()
             self._remove_unix_paths()
-            self.exit_code = EXIT_APP_LOAD_FAILURE
+            self.exit_code = EXIT_FAILURE
             await self._lifespan_shutdown()
             return
 
@@ -297,7 +296,6 @@ class Server:
 
     def handle_exit(self, sig: int, frame: FrameType | None = None) -> None:
         """First signal: stop gracefully. Second: stop now."""
-        self._captured_signals.append(sig)
         if self.should_exit:
             self.force_exit = True
         else:
