@@ -66,8 +66,25 @@ def check_incomplete_head(data: bytes, start: int, limits: Limits) -> None:
         if data.find(b"\n", start, start + limits.max_head_size) == -1:
             raise _error("request line too long", 414)
         raise _error("request header section too large", 431)
-    if not limits.lenient_lf and data.count(b"\n", start) != data.count(b"\r\n", start):
+    crlf = data.count(b"\r\n", start)
+    if not limits.lenient_lf and data.count(b"\n", start) != crlf:
         raise _error("bare LF line terminator")
+    # A CR not followed by LF is never valid; only a CR that ends the buffer may still be.
+    if data.count(b"\r", start) - (data[-1] == 0x0D) != crlf:
+        raise _error("bare CR in request head")
+    # A complete request line that is already invalid (an HTTP/0.9 `GET /`, junk, a JSON or
+    # Flash policy probe) is answered now: waiting for a blank line that never comes would
+    # leave the client hanging until the head timeout.
+    line_end = data.find(b"\n", start)
+    if line_end != -1:
+        line = data[start:line_end + 1]
+        if limits.lenient_lf:
+            line = _normalize_line_endings(line)
+        m = grammar.REQUEST_LINE_RE.fullmatch(line)
+        if m is None:
+            raise _diagnose(line)
+        if m.group(3) != b"1":
+            raise _error("HTTP version not supported", 505)
 
 
 def parse_request_head(data: bytes, start: int, head_end: int, after: int, limits: Limits
@@ -115,8 +132,15 @@ def _check_target(method: bytes, target: bytes) -> None:
     elif target == b"*":
         if method != b"OPTIONS":
             raise _error("asterisk-form target is only valid for OPTIONS")
-    elif not grammar.ABSOLUTE_FORM_RE.match(target):
-        raise _error("invalid request-target form")
+    else:
+        m = grammar.ABSOLUTE_FORM_RE.match(target)
+        if m is None:
+            raise _error("invalid request-target form")
+        # RFC 9110 §4.2.1/§4.2.2: an http(s) URI with an empty host is invalid; reject it.
+        scheme, _, authority = m.group().partition(b"://")
+        host = authority.rpartition(b"@")[2]
+        if scheme.lower() in (b"http", b"https") and (not host or host.startswith(b":")):
+            raise _error("http URI with an empty host")
 
 
 def _interpret(request: Request, end: int) -> ParsedHead:
