@@ -108,10 +108,12 @@ class HttpProtocol(asyncio.Protocol):
         self._drain_waiters.clear()
 
     def eof_received(self) -> bool | None:
+        # Let the engine judge what it has (an unfinished head still earns its 400), then
+        # treat EOF as the client going away, as uvicorn does: apps waiting in receive() get
+        # http.disconnect when the transport closes.
         self.conn.receive_data(b"")
         self._process()
-        # Keep the write side open while a response is still owed (half-closed clients).
-        return self.cycle is not None and not self.cycle.response_complete or None
+        return None
 
     def data_received(self, data: bytes) -> None:
         conn = self.conn
