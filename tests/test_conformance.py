@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import json
+from collections.abc import MutableMapping
 from pathlib import Path
 from typing import Any
 
@@ -38,22 +39,7 @@ CORPUS = default_corpus_dir()
 HAVE_CORPUS = CORPUS.is_dir()
 
 # case id -> why moreweb fails it today. Remove an entry when its XPASS shows up.
-_HTTP09 = ("an invalid request line that is complete (HTTP/0.9 style, no head terminator) "
-           "waits for more input instead of being answered 400")
-_EMPTY_HOST = "http URI with an empty host in absolute-form is accepted (RFC 9110 4.2.1)"
-KNOWN_FAILURES: dict[str, str] = {
-    "line-endings/bare-cr-empty-line": "'\\r\\r\\n' as the final empty line waits instead of 400",
-    "request-line/http-0.9-line-alone": _HTTP09,
-    "request-line/absolute-form-empty-host": _EMPTY_HOST,
-    "asgi/client-disconnect": "http.disconnect is not delivered after the body was read",
-    **{f"{group}/{name}": _HTTP09 for group in ("and-suite", "and-suite-lf") for name in (
-        "ex_httpd_errs_tst_1", "ex_httpd_errs_tst_23", "ex_httpd_errs_tst_24",
-        "ex_httpd_errs_tst_3", "ex_httpd_non-virtual-hosts_tst_3",
-        "ex_httpd_non-virtual-hosts_tst_4", "ex_httpd_tst_3", "ex_httpd_tst_4",
-        "json_socket_tests")},
-    **{f"{group}/{name}": _EMPTY_HOST for group in ("and-suite", "and-suite-lf")
-       for name in ("ex_httpd_errs_tst_31", "ex_httpd_nonroot_tst_1")},
-}
+KNOWN_FAILURES: dict[str, str] = {}
 
 
 def _server_ids() -> list[str]:
@@ -206,11 +192,11 @@ def test_shipped_classification_matches_the_rules() -> None:
 def _call_echo(scope: dict[str, Any], messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
     sent: list[dict[str, Any]] = []
 
-    async def receive() -> dict[str, Any]:
+    async def receive() -> MutableMapping[str, Any]:
         return messages.pop(0) if messages else {"type": "http.disconnect"}
 
-    async def send(message: dict[str, Any]) -> None:
-        sent.append(message)
+    async def send(message: MutableMapping[str, Any]) -> None:
+        sent.append(dict(message))
 
     asyncio.run(echo_app(scope, receive, send))
     return sent
