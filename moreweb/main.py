@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
-from collections.abc import Callable, Coroutine
+from collections.abc import Coroutine
 from typing import Any
 
 from moreweb.config import Config
@@ -65,20 +65,9 @@ def _warn_unimplemented(config: Config) -> None:
 
 def new_event_loop(kind: str = "auto") -> asyncio.AbstractEventLoop:
     """A new event loop: "asyncio", "uvloop", or "auto" (uvloop when it is installed)."""
-    factory = _loop_factory(kind)
-    return factory()
+    from moreweb.loops import new_event_loop as new_loop
 
-
-def _loop_factory(kind: str) -> Callable[[], asyncio.AbstractEventLoop]:
-    if kind in ("auto", "uvloop"):
-        try:
-            import uvloop
-        except ImportError:
-            if kind == "uvloop":
-                raise
-        else:
-            return uvloop.new_event_loop
-    return asyncio.new_event_loop
+    return new_loop(kind)
 
 
 def run_in_new_loop(coro: Coroutine[Any, Any, None], loop_kind: str = "auto") -> None:
