@@ -184,8 +184,12 @@ class WebSocketProtocol(asyncio.Protocol):
                                              deflate)
         except WsLocalProtocolError as exc:
             raise RuntimeError(str(exc)) from None
-        self.http.default_fields = self.server_state.default_header_block
-        self._write(self.http.send(InformationalResponse(101, response_headers)))
+        # Informational heads carry no default fields in the engine, but a 101 is the whole
+        # answer to this request: it gets Server, Date and --header like any response does.
+        defaults = [(name, value) for name, _, value in (
+            line.partition(b": ") for line in
+            self.server_state.default_header_block.split(b"\r\n") if line)]
+        self._write(self.http.send(InformationalResponse(101, [*defaults, *response_headers])))
         self.ws = WsConnection(max_size=self.config.ws_max_size, deflate=codec)
         pending, self._pending = self._pending, b""
         trailing, _ = self.http.trailing_data
