@@ -266,7 +266,9 @@ class RawClient:
         length = head.get("content-length")
         if length is not None:
             return await asyncio.wait_for(self.reader.readexactly(int(length)), timeout)
-        assert head.get("transfer-encoding") == "chunked", head
+        if head.get("transfer-encoding") != "chunked":
+            # Close-delimited (RFC 9112 §6.3 item 8), e.g. an answer to an HTTP/1.0 request.
+            return await asyncio.wait_for(self.reader.read(), timeout)
         body = b""
         while True:
             size_line = await asyncio.wait_for(self.reader.readuntil(b"\r\n"), timeout)
