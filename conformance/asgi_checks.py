@@ -257,8 +257,9 @@ async def run_checks(port: int) -> list[Result]:
                 seen = await asyncio.wait_for(function(client, port), TIMEOUT)
                 results.append(Result(case_id, CATEGORY, True, seen, "", spec))
             except CheckFailed as exc:
-                results.append(Result(case_id, CATEGORY, False, exc.seen or "fail",
-                                      exc.detail, spec))
+                seen = exc.seen or (exc.detail if len(exc.detail) <= 40
+                                    else exc.detail[:37] + "...")
+                results.append(Result(case_id, CATEGORY, False, seen, exc.detail, spec))
             except (asyncio.TimeoutError, httpx.HTTPError, OSError, ValueError,
                     KeyError, TypeError, json.JSONDecodeError) as exc:
                 results.append(Result(case_id, CATEGORY, False, "error",

@@ -46,6 +46,14 @@ def _cell(run: ServerRun, case_id: str) -> str:
     return "-"
 
 
+def _rfc_from_results(runs: list[ServerRun], case_id: str) -> str:
+    for run in runs:
+        for result in run.results:
+            if result.case_id == case_id:
+                return result.rfc
+    return ""
+
+
 def _count(run: ServerRun, category: str | None = None) -> str:
     if run.error:
         return "did not start"
@@ -85,7 +93,7 @@ def markdown(runs: list[ServerRun], missing: list[str], command: str) -> str:
                   "|---|---|" + "---|" * len(names)]
         for case_id in ids:
             name = case_id.split("/", 1)[1] + (" †" if case_id in POLICY_IDS else "")
-            rfc = RFC_BY_ID.get(case_id, "")
+            rfc = RFC_BY_ID.get(case_id) or _rfc_from_results(runs, case_id)
             cells = " | ".join(_cell(run, case_id) for run in runs)
             lines.append(f"| {name} | {rfc} | {cells} |")
     lines += ["", "## Failure details", ""]

@@ -38,7 +38,8 @@ needs_moreweb = pytest.mark.skipif(not MOREWEB_READY,
 CORPUS = default_corpus_dir()
 HAVE_CORPUS = CORPUS.is_dir()
 
-# case id -> why moreweb fails it today. Remove an entry when its XPASS shows up.
+# case id -> why moreweb fails it today; each becomes a strict xfail, so a fix shows up as
+# XPASS and the entry must then be removed. Empty: moreweb passes every case.
 KNOWN_FAILURES: dict[str, str] = {}
 
 
