@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import shutil
+import signal
 import sys
 import tempfile
 from pathlib import Path
@@ -21,7 +22,7 @@ from pathlib import Path
 from bench import idle, latency, report, wrk
 from bench.runner import Settings, baseline_max_rate, progress, run_scenario
 from bench.scenarios import SCENARIOS, ScenarioResult
-from bench.servers import BASELINE, KINDS, LOOPS
+from bench.servers import BASELINE, KINDS, LOOPS, ServerError, stop_all
 
 DEFAULT_OUTPUT = Path(__file__).resolve().parent / "RESULTS.md"
 
@@ -80,8 +81,47 @@ def list_everything() -> None:
     print(f"wrk: {wrk.wrk_path() or 'NOT FOUND'}   hey: {latency.hey_path() or 'NOT FOUND'}")
 
 
+def run_all(scenario_keys: list[str], server_keys: list[str],
+            settings: Settings) -> list[ScenarioResult]:
+    """Every selected scenario in the issue's order; the latency one uses hello's baseline."""
+    results: list[ScenarioResult] = []
+    for key in scenario_keys:
+        scenario = SCENARIOS[key]
+        if scenario.tool != "latency":
+            results.append(run_scenario(scenario, server_keys, settings))
+            continue
+        if latency.hey_path() is None:
+            results.append(ScenarioResult(scenario, BASELINE, notes=[latency.INSTALL_HINT]))
+            progress(latency.INSTALL_HINT)
+            continue
+        try:
+            max_rate = baseline_max_rate(results, settings)
+        except (ServerError, RuntimeError, ValueError, OSError) as exc:
+            progress(f"[latency] skipped: {BASELINE} could not be measured: {exc}")
+            results.append(ScenarioResult(scenario, BASELINE, notes=[
+                f"skipped: {BASELINE}'s maximum rate could not be measured: {exc}"]))
+            continue
+        if max_rate is None:
+            results.append(ScenarioResult(scenario, BASELINE, notes=[
+                f"skipped: {BASELINE} is needed to fix the rate and is not installed"]))
+            continue
+        rate = max_rate / 2
+        result = run_scenario(scenario, server_keys, settings, rate)
+        result.notes.append(f"fixed rate {rate:,.0f} req/s = 50% of {BASELINE}'s "
+                            f"{max_rate:,.0f} req/s maximum on hello")
+        results.append(result)
+    return results
+
+
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    # Servers run in sessions of their own, so a signal to us never reaches them: unwind
+    # through serve()'s finally blocks, which stop them.
+    raise SystemExit(128 + signum)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     args = build_parser().parse_args(argv)
     if args.list:
         list_everything()
@@ -116,28 +156,12 @@ def main(argv: list[str] | None = None) -> int:
             progress(f"note: RLIMIT_NOFILE is {granted}: idle scenario reduced to "
                      f"{settings.idle_connections} connections")
 
-    results: list[ScenarioResult] = []
-    for key in args.scenarios:
-        scenario = SCENARIOS[key]
-        if scenario.tool == "latency":
-            if latency.hey_path() is None:
-                skipped = ScenarioResult(scenario, BASELINE, notes=[latency.INSTALL_HINT])
-                results.append(skipped)
-                progress(latency.INSTALL_HINT)
-                continue
-            max_rate = baseline_max_rate(results, settings)
-            if max_rate is None:
-                results.append(ScenarioResult(scenario, BASELINE, notes=[
-                    f"skipped: {BASELINE} is needed to fix the rate and is not installed"]))
-                continue
-            rate = max_rate / 2
-            result = run_scenario(scenario, server_keys, settings, rate)
-            result.notes.append(f"fixed rate {rate:,.0f} req/s = 50% of {BASELINE}'s "
-                                f"{max_rate:,.0f} req/s maximum on hello")
-        else:
-            result = run_scenario(scenario, server_keys, settings)
-        results.append(result)
-
+    try:
+        results = run_all(args.scenarios, server_keys, settings)
+    finally:
+        stop_all()
+        if not any(log_dir.glob("*.failed")):
+            shutil.rmtree(log_dir, ignore_errors=True)
     method = (f"each server started fresh per measurement, {settings.warmup:g} s warm-up, "
               f"{settings.duration:g} s measured with {settings.connections} connections "
               f"(wrk -t1), {settings.rounds} round(s) with servers alternating in a fixed "
@@ -148,11 +172,8 @@ def main(argv: list[str] | None = None) -> int:
         output.write_text(text)
         progress(f"report written to {output}")
 
-    failed = any(e.failure for r in results for e in r.servers.values())
-    if failed:
-        progress(f"server logs kept in {log_dir}")
-    else:
-        shutil.rmtree(log_dir, ignore_errors=True)
+    if log_dir.exists():
+        progress(f"logs of the servers that failed kept in {log_dir}")
     measured = any(e.runs for r in results for e in r.servers.values())
     return 0 if measured else 1
 

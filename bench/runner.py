@@ -73,9 +73,9 @@ def _measure(scenario: Scenario, kind: ServerKind, settings: Settings,
                        f"{h.requests_per_sec:,.0f} of {rate:,.0f} req/s reached",
                        rate_reached=h.requests_per_sec)
         w = wrk.run_wrk(server.url, settings.duration, settings.connections, lua=scenario.lua)
-        # With pipelining wrk times a whole batch and prints 0: no latency is better than 0.
-        p50 = w.latency_p50_ms or None
-        p99 = w.latency_p99_ms or None
+        # With pipelining wrk times whole batches (often printing 0): no number beats a wrong one.
+        p50 = w.latency_p50_ms if scenario.latency_meaningful else None
+        p99 = w.latency_p99_ms if scenario.latency_meaningful else None
         return Run(w.requests_per_sec, p50, p99, w.errors, server.memory().peak_kib)
 
 

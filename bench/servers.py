@@ -240,6 +240,40 @@ def check_app(port: int, app: str, timeout: float = 5.0) -> str | None:
         conn.close()
 
 
+#: Servers started and not yet stopped: stop_all() ends them whatever interrupted the run.
+_LIVE: set[subprocess.Popen[bytes]] = set()
+_INTERRUPTS = {signal.SIGINT, signal.SIGTERM}
+
+
+def _unblock_interrupts() -> None:
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _INTERRUPTS)
+
+
+def _spawn(argv: list[str], env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
+    """Start a server in a session of its own, registered before any interrupt can land.
+
+    An interrupt between fork and registration would leave a server nobody knows about, so
+    SIGINT/SIGTERM stay blocked until the process is in _LIVE (the child unblocks them).
+    """
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, _INTERRUPTS)
+    try:
+        with open(log_path, "wb") as log:
+            process = subprocess.Popen(
+                argv, cwd=REPO_ROOT, env=env, stdin=subprocess.DEVNULL, stdout=log,
+                stderr=subprocess.STDOUT, start_new_session=True,
+                preexec_fn=_unblock_interrupts)
+        _LIVE.add(process)
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+    return process
+
+
+def stop_all() -> None:
+    """Stop every server still running (after an interrupt); safe to call at any time."""
+    for process in list(_LIVE):
+        stop(process)
+
+
 def stop(process: subprocess.Popen[bytes], grace: float = 5.0) -> None:
     """SIGTERM the server's process group, then SIGKILL whatever is left of it."""
     sid = process.pid
@@ -258,6 +292,7 @@ def stop(process: subprocess.Popen[bytes], grace: float = 5.0) -> None:
         deadline = time.monotonic() + grace
         while session_pids(sid) and time.monotonic() < deadline:
             time.sleep(0.05)
+    _LIVE.discard(process)
 
 
 @contextlib.contextmanager
@@ -273,10 +308,9 @@ def serve(kind: ServerKind, app: str, loop: str = "asyncio", *, idle_timeout: in
     # Debug switches would slow one server and not another; worker counts would fork.
     for name in ("WEB_CONCURRENCY", "PYTHONASYNCIODEBUG", "PYTHONDEVMODE", "PYTHONTRACEMALLOC"):
         env.pop(name, None)
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(argv, cwd=REPO_ROOT, env=env, stdin=subprocess.DEVNULL,
-                                   stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    process = _spawn(argv, env, log_path)
     server = RunningServer(kind, loop, app, port, process, log_path, argv)
+    keep_log = False
     try:
         _wait_for_port(server, startup_timeout)
         problem = check_app(port, app)
@@ -284,5 +318,13 @@ def serve(kind: ServerKind, app: str, loop: str = "asyncio", *, idle_timeout: in
             raise ServerError(f"{server.label} answered {app} wrongly: {problem}\n"
                               f"{server.log_tail()}")
         yield server
+    except Exception:
+        keep_log = True  # the log explains the failure; an interrupted run's logs do not
+        raise
     finally:
         stop(process)
+        if keep_log:
+            with contextlib.suppress(OSError):
+                log_path.rename(log_path.with_suffix(".failed"))
+        else:
+            log_path.unlink(missing_ok=True)
