@@ -73,11 +73,12 @@ class Wire(Protocol):
 class HttpCycle:
     __slots__ = (
         "_body",
+        "_body_done",
         "_body_size",
-        "_file_pending",
         "_more_body",
         "_start",
         "_started_at",
+        "_trailers",
         "_waiter",
         "conn",
         "disconnected",
@@ -99,7 +100,7 @@ class HttpCycle:
         self._more_body = more_body
         self._waiter: asyncio.Future[None] | None = None
         self._start: Message | None = None  # a deferred http.response.start
-        self._file_pending = False
+        self._body_done = False  # the last body message came; only trailers may follow
         self._started_at = 0.0
         self.status = 0
         self.task: asyncio.Task[None] | None = None
@@ -195,9 +196,8 @@ class HttpCycle:
             self.wire.resume_reading()
             waiter = self._waiter = asyncio.get_running_loop().create_future()
             await waiter
-            if self.response_complete or self.disconnected:
-                if not self._body:
-                    return _DISCONNECT
+            if (self.response_complete or self.disconnected) and not self._body:
+                return _DISCONNECT
         body = self._body
         data = body[0] if len(body) == 1 else b"".join(body)
         body.clear()
@@ -225,12 +225,16 @@ class HttpCycle:
             raise RuntimeError(f"Unexpected ASGI message {kind!r} sent, after response already "
                                "completed.")
         if kind == "http.response.body":
-            if self.trailers_expected and self._start is None and self._file_pending:
-                raise RuntimeError("Unexpected ASGI message 'http.response.body' after the body")
+            if self._body_done:
+                raise RuntimeError("Unexpected ASGI message 'http.response.body' sent, after the "
+                                   "last body message.")
             self._response_body(message.get("body", b""), message.get("more_body", False))
         elif kind == "http.response.trailers" and self.trailers_expected:
+            if not self._body_done:
+                raise RuntimeError("Unexpected ASGI message 'http.response.trailers' sent, "
+                                   "before the last body message.")
             self._response_trailers(message)
-        elif kind == "http.response.pathsend":
+        elif kind == "http.response.pathsend" and not self._body_done:
             await self._response_pathsend(message)
             return
         else:
@@ -245,7 +249,9 @@ class HttpCycle:
             raise TypeError(f"ASGI 'http.response.start' status must be an int, got {status!r}")
         self.status = status
         self.response_started = True
-        self.trailers_expected = bool(message.get("trailers", False))
+        if message.get("trailers", False):
+            self.trailers_expected = True
+            self._trailers: list[tuple[bytes, bytes]] = []  # only trailer responses pay for it
         # Deferred so the head and the first body part leave in one write, with an exact
         # Content-Length when that part is the whole body. If the app suspends first, the
         # head goes out then (see _Suspensions).
@@ -286,15 +292,18 @@ class HttpCycle:
             self.wire.write(out)
         elif body:
             self.wire.write(conn.send(Data(body)))
-        if not more_body and not self.trailers_expected:
-            self.wire.write(conn.send(EndOfMessage()))
-            self._finish()
+        if not more_body:
+            if self.trailers_expected:
+                self._body_done = True
+            else:
+                self.wire.write(conn.send(EndOfMessage()))
+                self._finish()
 
     def _response_trailers(self, message: Message) -> None:
-        self.flush_head()
+        # Every trailers message adds fields; they go out together with the last one.
+        self._trailers.extend(message.get("headers", ()))
         if not message.get("more_trailers", False):
-            headers = list(message.get("headers", []))
-            self.wire.write(self.conn.send(EndOfMessage(headers)))
+            self.wire.write(self.conn.send(EndOfMessage(self._trailers)))
             self._finish()
 
     async def _response_pathsend(self, message: Message) -> None:
@@ -323,12 +332,10 @@ class HttpCycle:
                             await self.wire.drain()
                 if suffix:
                     self.wire.write(suffix)
-                size = 0
-            while size and (chunk := file.read(_SENDFILE_CHUNK)):
-                self.wire.write(self.conn.send(Data(chunk)))
-                if self.wire.write_paused:
-                    await self.wire.drain()
-        if not self.trailers_expected:
+            # frame None: this response has no content (HEAD, 204, 304); don't read the file.
+        if self.trailers_expected:
+            self._body_done = True
+        else:
             self.wire.write(self.conn.send(EndOfMessage()))
             self._finish()
 
