@@ -137,8 +137,6 @@ class ChunkedReader:
                 raise RemoteProtocolError("trailer section too large", 431)
             if data.count(b"\n", pos) != data.count(b"\r\n", pos):
                 raise RemoteProtocolError("bare LF in trailer section")
-            if len(data) - pos == 1 and data[pos] != 0x0D:
-                raise RemoteProtocolError("invalid trailer section")
             return None, pos
         if end + 4 - pos > limits.max_head_size:
             raise RemoteProtocolError("trailer section too large", 431)
