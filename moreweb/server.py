@@ -247,7 +247,8 @@ class Server:
         state = self.server_state
         if state.connections or state.tasks:
             logger.info("Waiting for connections to close. (CTRL+C to force quit)")
-        while state.connections or state.tasks:
+        # A task cancelled before its first step never runs its own cleanup: ignore done ones.
+        while state.connections or any(not task.done() for task in state.tasks):
             await asyncio.sleep(_TICK_SECONDS)
 
     async def _force_close(self) -> None:

@@ -59,6 +59,7 @@ class Wire(Protocol):
 
     corked: bool
     write_paused: bool
+    access_log: bool
 
     def write(self, data: bytes) -> None: ...
     async def drain(self) -> None: ...
@@ -136,7 +137,7 @@ class HttpCycle:
 
     async def run(self, app: ASGIApp) -> None:
         """Run the app for this request and turn whatever it does into a valid response."""
-        if access_logger.isEnabledFor(logging.INFO):
+        if self.wire.access_log:
             self._started_at = time.perf_counter()
         try:
             await _Suspensions(app(self.scope, self.receive, self.send), self)

@@ -70,6 +70,9 @@ class HttpProtocol(asyncio.Protocol):
         self.cycle: HttpCycle | None = None
         self.corked = False
         self.write_paused = False
+        # Decided once per connection: `--no-access-log` must cost nothing per request.
+        self.access_log = config.access_log and logging.getLogger(
+            "moreweb.access").isEnabledFor(logging.INFO)
         self._out: list[bytes] = []
         self._drain_waiters: list[asyncio.Future[None]] = []
         self._reading_paused = False
