@@ -10,7 +10,6 @@ pieces (response reader, judge, corpus split and classification, echo app) witho
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import json
 from collections.abc import MutableMapping
 from pathlib import Path
@@ -32,9 +31,6 @@ from conformance.servers import resolve
 from conformance.suite import Selection, ServerRun, run_server
 from conformance.wire import Transcript
 
-MOREWEB_READY = importlib.util.find_spec("moreweb.__main__") is not None
-needs_moreweb = pytest.mark.skipif(not MOREWEB_READY,
-                                   reason="moreweb server not available yet")
 CORPUS = default_corpus_dir()
 HAVE_CORPUS = CORPUS.is_dir()
 
@@ -65,7 +61,6 @@ def moreweb_run() -> ServerRun:
     return run
 
 
-@needs_moreweb
 @pytest.mark.parametrize("case_id", [_param(case_id) for case_id in _server_ids()])
 def test_moreweb_conforms(moreweb_run: ServerRun, case_id: str) -> None:
     results = {result.case_id: result for result in moreweb_run.results}
@@ -74,7 +69,6 @@ def test_moreweb_conforms(moreweb_run: ServerRun, case_id: str) -> None:
     assert result.passed, f"{result.seen}: {result.detail}"
 
 
-@needs_moreweb
 def test_moreweb_run_covers_everything(moreweb_run: ServerRun) -> None:
     assert len(moreweb_run.results) == len(_server_ids())
     if not HAVE_CORPUS:
