@@ -15,6 +15,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from itertools import pairwise
 
+import pytest
+
 from moreweb.http11 import (
     DONE,
     MIGHT_SWITCH_PROTOCOL,
@@ -131,3 +133,7 @@ def rejects(data: bytes, limits: Limits | None = None) -> RemoteProtocolError:
     if out.error is None:
         raise AssertionError(f"accepted: {out.events!r}")
     return out.error
+
+
+#: Where tests leave lines for the terminal summary (printed by this folder's conftest.py).
+SUMMARY_KEY = pytest.StashKey[list[str]]()

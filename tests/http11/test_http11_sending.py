@@ -89,6 +89,8 @@ def test_reason_phrase_cannot_split_the_response(reason: bytes) -> None:
     (b"x-a\r", b"v"),
     (b"x\x00a", b"v"),
     (b"x-a: v\r\nSet-Cookie", b"evil=1"),
+    (b"x-a", b"v\r\nSet-Cookie\x00evil=1"),  # a NUL posing as the name/value separator
+    (b"x-a\x00v\r\nSet-Cookie", b"evil=1"),
 ])
 def test_cr_lf_nul_in_outgoing_fields_are_refused(name: bytes, value: bytes) -> None:
     conn = ready()
