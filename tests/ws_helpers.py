@@ -13,6 +13,7 @@ import asyncio
 import base64
 import contextlib
 import os
+import socket
 import struct
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
@@ -60,13 +61,29 @@ class Running:
         return f"ws://{HOST}:{self.port}{path}"
 
 
+def small_buffer_listener(size: int = 32 * 1024) -> socket.socket:
+    """A listening socket whose accepted connections keep a small, fixed receive buffer.
+
+    Linux autotunes loopback buffers up to tens of MiB, which would hide whether the server
+    stops reading; SO_RCVBUF set before listen() is inherited by accepted sockets.
+    """
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, size)
+    sock.bind((HOST, 0))
+    sock.listen(16)
+    sock.setblocking(False)
+    return sock
+
+
 @contextlib.asynccontextmanager
-async def serve(app: App, **options: Any) -> AsyncIterator[Running]:
+async def serve(app: App, sockets: list[socket.socket] | None = None,
+                **options: Any) -> AsyncIterator[Running]:
     """An embedded server for `app`; `options` are Config keywords (ws_max_size=..., ...)."""
     options.setdefault("lifespan", "off")
     options.setdefault("timeout_graceful_shutdown", 3)
     server = Server(Config(app, host=HOST, port=0, **options))
-    task = asyncio.get_running_loop().create_task(server.serve())
+    task = asyncio.get_running_loop().create_task(server.serve(sockets))
     try:
         await wait_until(lambda: server.started or task.done())
         if not server.started:
@@ -231,15 +248,27 @@ class RawClient:
         self.writer = writer
 
     @classmethod
-    async def connect(cls, port: int) -> RawClient:
-        reader, writer = await asyncio.wait_for(asyncio.open_connection(HOST, port), WAIT)
+    async def connect(cls, port: int, buffer_size: int | None = None) -> RawClient:
+        """Connect; `buffer_size` pins the kernel's send and receive buffers (no autotuning)."""
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        if buffer_size is not None:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, buffer_size)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, buffer_size)
+        sock.setblocking(False)
+        try:
+            await asyncio.wait_for(asyncio.get_running_loop().sock_connect(sock, (HOST, port)),
+                                   WAIT)
+        except BaseException:
+            sock.close()
+            raise
+        reader, writer = await asyncio.open_connection(sock=sock)
         return cls(reader, writer)
 
     @classmethod
     async def opened(cls, port: int, path: str = "/", after: bytes = b"",
-                     **request: Any) -> RawClient:
+                     buffer_size: int | None = None, **request: Any) -> RawClient:
         """Connect and complete the handshake (asserting 101); `after` rides in the same write."""
-        client = await cls.connect(port)
+        client = await cls.connect(port, buffer_size)
         client.write(upgrade_request(path, **request) + after)
         head = await client.read_head()
         assert head.status == 101, head
