@@ -81,6 +81,18 @@ def list_everything() -> None:
     print(f"wrk: {wrk.wrk_path() or 'NOT FOUND'}   hey: {latency.hey_path() or 'NOT FOUND'}")
 
 
+def estimate_minutes(scenario_keys: list[str], server_keys: list[str],
+                     settings: Settings) -> float:
+    """A rough duration, so nobody starts a 25-minute run by accident."""
+    seconds = 0.0
+    for key in scenario_keys:
+        scenario = SCENARIOS[key]
+        installed = [k for k in server_keys if not KINDS[k].missing(scenario.loop)]
+        per_run = 3.0 + (10.0 if scenario.tool == "idle" else settings.warmup + settings.duration)
+        seconds += per_run * len(installed) * settings.rounds
+    return seconds / 60
+
+
 def run_all(scenario_keys: list[str], server_keys: list[str],
             settings: Settings) -> list[ScenarioResult]:
     """Every selected scenario in the issue's order; the latency one uses hello's baseline."""
@@ -156,6 +168,9 @@ def main(argv: list[str] | None = None) -> int:
             progress(f"note: RLIMIT_NOFILE is {granted}: idle scenario reduced to "
                      f"{settings.idle_connections} connections")
 
+    minutes = estimate_minutes(args.scenarios, server_keys, settings)
+    progress(f"plan: {', '.join(args.scenarios)} on {', '.join(server_keys)}, "
+             f"{settings.rounds} round(s); about {minutes:.0f} min")
     try:
         results = run_all(args.scenarios, server_keys, settings)
     finally:

@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 
 from bench.scenarios import Scenario, ScenarioResult, ServerResult
-from bench.servers import REPO_ROOT
+from bench.servers import APPS, REPO_ROOT
 
 PACKAGES = ("moreweb", "uvicorn", "httptools", "h11", "hypercorn", "granian", "uvloop",
             "starlette")
@@ -180,17 +180,23 @@ def render(results: list[ScenarioResult], settings_line: str, quick: bool,
             out += ["", f"<details><summary>{e.label} failed</summary>", "", "```",
                     (e.failure or "").strip(), "```", "", "</details>"]
         out.append("")
-    out += ["## Commands", ""]
+    out += ["## Commands", "",
+            f"Servers (shown with `{APPS['hello']}`; the post64k and starlette scenarios pass "
+            f"`{APPS['echo']}` and `{APPS['starlette']}` instead):", ""]
     seen: set[str] = set()
     for r in results:
         for entry in r.servers.values():
-            cmd = shlex.join(["python", *entry.command[1:]])
+            argv = ["python", *entry.command[1:]]
+            argv = [APPS["hello"] if a == APPS[r.scenario.app] else a for a in argv]
+            cmd = shlex.join(argv)
             if cmd not in seen:
                 seen.add(cmd)
-                out.append(f"- {entry.label}: `{cmd}`")
+                out.append(f"- {entry.label}{' (idle)' if r.scenario.tool == 'idle' else ''}: "
+                           f"`{cmd}`")
+    out += ["", "Load:", ""]
     for r in results:
         for cmd in r.commands:
-            out.append(f"- {r.scenario.key} load: `{cmd}`")
+            out.append(f"- {r.scenario.key}: {cmd}")
     scripts = [(r.scenario.key, r.scenario.lua) for r in results if r.scenario.lua]
     for key, lua in scripts:
         out += ["", f"wrk script for `{key}`:", "", "```lua", lua.strip(), "```"]

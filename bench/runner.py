@@ -89,17 +89,18 @@ def _describe(scenario: Scenario, run: Run) -> str:
 
 
 def load_command(scenario: Scenario, settings: Settings, rate: float | None) -> str:
-    """The load generator's command line, as the report shows it."""
+    """How load was applied, as Markdown for the report (commands in code spans)."""
     url = "http://127.0.0.1:PORT/"
     if scenario.tool == "idle":
         return (f"{settings.idle_connections} connections, one `GET /` each, held open "
                 f"(bench/idle.py); servers get a {settings.idle_timeout} s keep-alive timeout")
     if scenario.tool == "latency":
         argv = latency.hey_command(url, rate or 0.0, settings.duration, settings.connections)
-        return shlex.join(["hey", *argv[1:]]) + f" (total rate {rate or 0:,.0f} req/s)"
+        return (f"`{shlex.join(['hey', *argv[1:]])}` (a total of {rate or 0:,.0f} req/s, "
+                f"after a {settings.warmup:g} s wrk warm-up)")
     script = Path(f"{scenario.key}.lua") if scenario.lua else None
     argv = wrk.wrk_command(url, settings.duration, settings.connections, script=script)
-    return shlex.join(["wrk", *argv[1:]])
+    return f"`{shlex.join(['wrk', *argv[1:]])}` (after a {settings.warmup:g} s warm-up)"
 
 
 def run_scenario(scenario: Scenario, server_keys: list[str], settings: Settings,
