@@ -130,6 +130,11 @@ class ConnectionState:
         if role == SERVER and accepted_switch is not None:
             if accepted_switch not in self.pending_switch_proposals:
                 raise LocalProtocolError(f"the client did not propose {accepted_switch!r}", 500)
+            if self.states[CLIENT] is not MIGHT_SWITCH_PROTOCOL:
+                # The request (and its body) must be read in full first: otherwise its unread
+                # body bytes would be handed to the new protocol as if they belonged to it.
+                raise LocalProtocolError("can't switch protocols before the request has ended",
+                                         500)
             self.states[CLIENT] = SWITCHED_PROTOCOL
         elif role == SERVER and event_type is Response:
             # Any final response that does not accept a switch declines every proposal.
