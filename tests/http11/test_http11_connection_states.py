@@ -419,3 +419,30 @@ def test_400_for_junk_before_head_end_closes() -> None:
         conn.next_event()
     out = conn.send_response(Response(400))
     assert b"connection: close" in head_of(out)
+
+
+@pytest.mark.parametrize(("head", "answer"), [
+    (b"POST /ws HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: upgrade\r\n"
+     b"Content-Length: 5\r\n\r\nhello\x81\x00", InformationalResponse(101)),
+    (b"CONNECT a:443 HTTP/1.1\r\nHost: a:443\r\nContent-Length: 5\r\n\r\nhello\x16\x03",
+     Response(200)),
+])
+def test_switch_before_the_request_has_ended_is_refused(head: bytes, answer: object) -> None:
+    # RFC 9110 §7.8 / §9.3.6: the switch happens after the request message; accepting it
+    # while body bytes are unread would hand those bytes to the new protocol.
+    conn = received(head)
+    assert type(conn.next_event()) is Request
+    assert conn.their_state is SEND_BODY
+    with pytest.raises(LocalProtocolError):
+        conn.send(answer)  # type: ignore[arg-type]
+    assert conn.our_state is ERROR and conn.their_state is not SWITCHED_PROTOCOL
+
+
+def test_switch_after_reading_the_body_hands_over_only_what_follows() -> None:
+    conn = received(b"POST /ws HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\n"
+                    b"Connection: upgrade\r\nContent-Length: 5\r\n\r\nhello\x81\x00")
+    conn.next_event()
+    assert conn.next_event() == Data(b"hello")
+    assert conn.next_event() == EndOfMessage([])
+    conn.send(InformationalResponse(101))
+    assert conn.trailing_data == (b"\x81\x00", False)
