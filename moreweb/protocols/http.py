@@ -54,6 +54,8 @@ def _address(value: Any) -> tuple[str, int] | None:
 
 
 class HttpProtocol(asyncio.Protocol):
+    tls: dict[str, Any] | None = None  # the ASGI "tls" extension, on TLS connections only
+
     def __init__(self, config: Config, server_state: ServerState,
                  app_state: dict[str, Any], loop: asyncio.AbstractEventLoop | None = None
                  ) -> None:
@@ -95,6 +97,11 @@ class HttpProtocol(asyncio.Protocol):
             (str(sockname), None) if sockname else None)  # type: ignore[assignment]
         if transport.get_extra_info("sslcontext") is not None:
             self.scheme = "https"
+            # prod (issue 6): the ASGI "tls" extension, computed once per connection.
+            from ..tls import tls_extension
+
+            self.tls = tls_extension(transport.get_extra_info("ssl_object"),
+                                     self.config.ssl_certfile)
         # RFC-free slowloris protection: the first request head must arrive in time.
         self._deadline.set("head", self.config.timeout_request_head)
 
@@ -198,8 +205,9 @@ class HttpProtocol(asyncio.Protocol):
             if self._reading_paused:
                 self.resume_reading()
             if conn.buffered:
-                if not self._processing:
-                    self.loop.call_soon(self._process)
+                # A pipelined request is waiting. Start it now, even from inside the previous
+                # app's send(): waiting a loop iteration per request halves pipelined rates.
+                self._process()
             else:
                 self._deadline.set("keep-alive", self.config.timeout_keep_alive)
         elif conn.they_are_waiting_for_100_continue:
@@ -286,6 +294,8 @@ class HttpProtocol(asyncio.Protocol):
             request, scheme=self.scheme, client=self.client, server=self.server,
             root_path=self.config.root_path, app_state=self.app_state,
             extensions={"http.response.trailers": {}, "http.response.pathsend": {}})
+        if self.tls is not None:  # prod (issue 6): TLS connections only, per the ASGI spec
+            scope["extensions"]["tls"] = self.tls
         self.cycle = cycle = HttpCycle(self, conn, scope, more_body=True)
         return cycle
 
