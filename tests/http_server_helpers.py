@@ -170,7 +170,7 @@ class RawConnection:
         self.sock.settimeout(timeout)
         self.sock.connect((host, port))
         self.timeout = timeout
-        self.buffer = b""
+        self.buffer = bytearray()  # bytearray: cheap appends and front deletions for big bodies
         self.closed_by_peer = False
 
     def __enter__(self) -> RawConnection:
@@ -184,6 +184,15 @@ class RawConnection:
 
     def send(self, data: bytes) -> None:
         self.sock.sendall(data)
+
+    def unread(self, data: bytes) -> None:
+        """Put bytes back in front of the buffer (after peeking at them)."""
+        self.buffer[:0] = data
+
+    def _take(self, count: int) -> bytes:
+        data = bytes(self.buffer[:count])
+        del self.buffer[:count]
+        return data
 
     def _fill(self, deadline: float) -> bool:
         """Read once more; False when the peer closed. Raises TimeoutError past `deadline`."""
@@ -208,22 +217,21 @@ class RawConnection:
         deadline = time.monotonic() + (timeout or self.timeout)
         while not self.closed_by_peer and self._fill(deadline):
             pass
-        data, self.buffer = self.buffer, b""
-        return data
+        return self._take(len(self.buffer))
 
     def read_exactly(self, count: int, timeout: float | None = None) -> bytes:
         deadline = time.monotonic() + (timeout or self.timeout)
         while len(self.buffer) < count:
             if not self._fill(deadline):
                 raise EOFError(f"closed after {len(self.buffer)} of {count} bytes")
-        data, self.buffer = self.buffer[:count], self.buffer[count:]
-        return data
+        return self._take(count)
 
     def read_line(self, deadline: float) -> bytes:
         while True:
             end = self.buffer.find(b"\r\n")
             if end != -1:
-                line, self.buffer = self.buffer[:end], self.buffer[end + 2:]
+                line = self._take(end)
+                del self.buffer[:2]
                 return line
             if not self._fill(deadline):
                 raise EOFError("connection closed in the middle of a line")
@@ -277,15 +285,14 @@ class RawConnection:
         else:
             while not self.closed_by_peer and self._fill(deadline):
                 pass
-            response.body, self.buffer = self.buffer, b""
+            response.body = self._take(len(self.buffer))
         return response
 
     def _read_exact_by(self, count: int, deadline: float) -> bytes:
         while len(self.buffer) < count:
             if not self._fill(deadline):
                 raise EOFError(f"closed after {len(self.buffer)} of {count} body bytes")
-        data, self.buffer = self.buffer[:count], self.buffer[count:]
-        return data
+        return self._take(count)
 
 
 def exchange(port: int, data: bytes, timeout: float = DEFAULT_TIMEOUT,
@@ -296,7 +303,7 @@ def exchange(port: int, data: bytes, timeout: float = DEFAULT_TIMEOUT,
         try:
             return conn.read_until_close(timeout)
         except TimeoutError:
-            return conn.buffer
+            return bytes(conn.buffer)
 
 
 def request(method: str = "GET", target: str = "/", headers: Headers | None = None,
