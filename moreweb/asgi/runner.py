@@ -20,8 +20,13 @@ if sys.version_info >= (3, 12):
 
     def start(loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, None]
               ) -> asyncio.Task[None] | None:
-        """Run `coro` eagerly; return its Task if it suspended, None if it already finished."""
-        task: asyncio.Task[None] = asyncio.Task(coro, loop=loop, eager_start=True)
+        """Run `coro` eagerly; return its Task if it suspended, None if it already finished.
+
+        Inside another task (a pipelined request started from the previous one's send()),
+        the new task is scheduled instead, so a long pipeline never nests app calls deeply.
+        """
+        eager = asyncio.current_task(loop) is None
+        task: asyncio.Task[None] = asyncio.Task(coro, loop=loop, eager_start=eager)
         if task.done():
             if not task.cancelled():
                 task.exception()  # mark retrieved: cycles handle their own errors
