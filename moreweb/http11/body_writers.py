@@ -45,6 +45,9 @@ class ChunkedWriter:
         return b"%x\r\n%b\r\n" % (len(data), data)
 
     def frame(self, count: int) -> tuple[bytes, bytes]:
+        # As in write(): a zero-size chunk is the last-chunk marker, so frame nothing.
+        if not count:
+            return b"", b""
         return b"%x\r\n" % count, b"\r\n"
 
     def finish(self, trailers: Headers) -> bytes:

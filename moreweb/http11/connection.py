@@ -260,6 +260,8 @@ class Connection:
         carries no body (HEAD, 204, 304) and the bytes must not be sent at all.
         """
         try:
+            if count < 0:
+                raise LocalProtocolError("negative body byte count", 500)
             return self._writer_for_body().frame(count)
         except LocalProtocolError:
             self._state.process_error(SERVER)
