@@ -323,3 +323,62 @@ def test_errors_on_our_side_carry_500() -> None:
     with pytest.raises(LocalProtocolError) as info:
         conn.send(Data(b"x"))
     assert info.value.status_code == 500 and info.value.reason
+
+
+# -- frame_body: body bytes the caller writes itself (sendfile) ---------------------------------
+
+def test_frame_body_content_length_accounts_and_adds_nothing() -> None:
+    conn = ready()
+    conn.send(Response(200, [(b"content-length", b"10")]))
+    assert conn.frame_body(6) == (b"", b"")
+    assert conn.frame_body(4) == (b"", b"")
+    with pytest.raises(LocalProtocolError):
+        conn.frame_body(1)  # past the promised length
+    assert conn.our_state is ERROR
+
+
+def test_frame_body_content_length_short_is_caught_at_the_end() -> None:
+    conn = ready()
+    conn.send(Response(200, [(b"content-length", b"10")]))
+    conn.frame_body(9)
+    with pytest.raises(LocalProtocolError):
+        conn.send(EndOfMessage())
+
+
+def test_frame_body_chunked_wraps_the_bytes_in_one_chunk() -> None:
+    conn = ready()
+    conn.send(Response(200))
+    assert conn.frame_body(300) == (b"12c\r\n", b"\r\n")
+
+
+def test_frame_body_of_zero_bytes_never_ends_a_chunked_body() -> None:
+    # "0\r\n\r\n" is the last-chunk marker: a zero-length frame must produce no chunk at all.
+    conn = ready()
+    conn.send(Response(200))
+    before, after = conn.frame_body(0) or (b"", b"")
+    assert before + after == b""
+    assert conn.send(Data(b"abc")) == b"3\r\nabc\r\n"
+
+
+def test_frame_body_negative_count_is_refused() -> None:
+    conn = ready()
+    conn.send(Response(200, [(b"content-length", b"3")]))
+    with pytest.raises(LocalProtocolError):
+        conn.frame_body(-5)
+
+
+def test_frame_body_without_body_is_none() -> None:
+    conn = ready(HEAD)
+    conn.send(Response(200, [(b"content-length", b"10")]))
+    assert conn.frame_body(10) is None
+
+
+def test_frame_body_close_delimited() -> None:
+    conn = ready(HTTP10)
+    conn.send(Response(200))
+    assert conn.frame_body(10) == (b"", b"")
+
+
+def test_frame_body_before_a_response_is_refused() -> None:
+    with pytest.raises(LocalProtocolError):
+        ready().frame_body(1)
