@@ -22,6 +22,7 @@ from tests.ws_helpers import (
     echo_app,
     run,
     serve,
+    upgrade_request,
     wait_until,
 )
 
@@ -327,3 +328,31 @@ def test_invalid_close_code_from_app_still_closes_cleanly() -> None:
 
     code = run(scenario())
     assert code not in (1005, 1006)
+
+
+def test_client_gone_before_accept_is_a_1006_disconnect_and_accept_raises_oserror() -> None:
+    connected = asyncio.Event()
+    probe = AppProbe()
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await probe.receive_from(receive)
+        connected.set()
+        await probe.receive_from(receive)
+        try:
+            await send({"type": "websocket.accept"})
+        except BaseException as exc:
+            probe.errors.append(exc)
+        probe.done.set()
+
+    async def scenario() -> None:
+        async with serve(app) as srv:
+            client = await RawClient.connect(srv.port)
+            client.write(upgrade_request())
+            await asyncio.wait_for(connected.wait(), 5)
+            client.abort()
+            await asyncio.wait_for(probe.done.wait(), 5)
+
+    run(scenario())
+    assert probe.received == [{"type": "websocket.connect"},
+                              {"type": "websocket.disconnect", "code": 1006, "reason": ""}]
+    assert len(probe.errors) == 1 and isinstance(probe.errors[0], OSError)
