@@ -170,6 +170,12 @@ class Config:
         if isinstance(forwarded_allow_ips, str):
             forwarded_allow_ips = forwarded_allow_ips.split(",")
         self.forwarded_allow_ips = [ip.strip() for ip in forwarded_allow_ips if ip.strip()]
+        from moreweb.asgi.middleware.proxy_headers import TrustedProxies
+
+        try:
+            TrustedProxies(self.forwarded_allow_ips)  # checked now, used by load()
+        except ValueError as exc:
+            raise ConfigError(f"forwarded_allow_ips: {exc}") from None
 
         self.server_header = bool(server_header)
         self.date_header = bool(date_header)
@@ -251,6 +257,10 @@ class Config:
         self.loaded_app, self.interface = load_app(
             self.app, factory=self.factory, interface=self.interface, app_dir=self.app_dir
         )
+        if self.proxy_headers:
+            from moreweb.asgi.middleware.proxy_headers import ProxyHeadersMiddleware
+
+            self.loaded_app = ProxyHeadersMiddleware(self.loaded_app, self.forwarded_allow_ips)
         self.loaded = True
 
 
