@@ -174,7 +174,9 @@ def _interpret(request: Request, end: int) -> ParsedHead:
             upgrade = True
 
     # RFC 9112 §3.2: exactly one Host field in an HTTP/1.1 request.
-    if http11 and host_count != 1:
+    # RFC 9112 §3.2: exactly one Host in an HTTP/1.1 request, and never more than one in any
+    # request (two Hosts let a proxy and the application route on different ones).
+    if host_count != 1 and (http11 or host_count):
         raise _error("missing Host header" if host_count == 0 else "multiple Host headers")
 
     body: BodyReader | None = None
