@@ -154,6 +154,17 @@ def test_invalid_host_is_400(host: bytes) -> None:
 
 def test_http10_does_not_need_host() -> None:
     assert one_request(b"GET / HTTP/1.0\r\n\r\n").headers == []
+    assert one_request(b"GET / HTTP/1.0\r\nHost: a\r\n\r\n").headers == [(b"host", b"a")]
+
+
+def test_http10_with_two_hosts_is_400() -> None:
+    # RFC 9112 §3.2: 400 for *any* request with more than one Host field line.
+    assert rejects(b"GET / HTTP/1.0\r\nHost: a\r\nHost: b\r\n\r\n").status_code == 400
+
+
+def test_http10_with_invalid_host_is_400() -> None:
+    # RFC 9112 §3.2: ... or a Host header field with an invalid field value.
+    assert rejects(b"GET / HTTP/1.0\r\nHost: a b\r\n\r\n").status_code == 400
 
 
 def test_host_is_case_insensitive_name() -> None:
