@@ -191,9 +191,12 @@ class HttpCycle:
             if not self._more_body:
                 self._more_body = True  # a second receive() waits for the disconnect
                 return _EMPTY_REQUEST
-            if self.conn.they_are_waiting_for_100_continue:
+            conn = self.conn
+            if conn.they_are_waiting_for_100_continue and conn.our_state is SEND_RESPONSE:
                 # RFC 9110 §10.1.1: the app wants the body, so invite the client to send it.
-                self.wire.write(self.conn.send(_CONTINUE))
+                # Not once the final head is out: a 1xx can't follow it (the client may send
+                # the body anyway, and then it is read as usual).
+                self.wire.write(conn.send(_CONTINUE))
             self.wire.resume_reading()
             waiter = self._waiter = asyncio.get_running_loop().create_future()
             await waiter
