@@ -243,6 +243,26 @@ def test_no_100_continue_when_the_body_came_with_the_head() -> None:
         assert conn.read_response().body == b"eager"
 
 
+def test_reading_the_body_after_the_response_head_sends_no_100_continue() -> None:
+    # A 1xx cannot follow the final response head; the client may send its body anyway
+    # (RFC 9110 §10.1.1), and the app reads it as usual.
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await asyncio.sleep(0.05)  # the head goes out now
+        body = await read_body(receive)
+        await send({"type": "http.response.body", "body": body})
+
+    with serve(app) as server, server.raw() as conn:
+        conn.send(request("POST", "/", [(b"expect", b"100-continue"),
+                                        (b"content-length", b"3")]))
+        time.sleep(0.2)
+        conn.send(b"abc")
+        response = conn.read_response()
+        assert server.errors == []
+    assert response.status == 200
+    assert response.body == b"abc"
+
+
 def test_http_1_0_expect_100_continue_is_ignored() -> None:
     # RFC 9110 §10.1.1: a 100-continue expectation in an HTTP/1.0 request MUST be ignored.
     async def app(scope: Any, receive: Any, send: Any) -> None:
