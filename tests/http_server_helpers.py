@@ -50,6 +50,7 @@ class RunningServer:
     port: int
     loop: asyncio.AbstractEventLoop
     log: _Capture
+    uds: str | None = None
 
     @property
     def url(self) -> str:
@@ -77,12 +78,14 @@ class RunningServer:
         return len(self.server.server_state.connections)
 
     def raw(self, timeout: float = DEFAULT_TIMEOUT) -> RawConnection:
+        if self.uds is not None:
+            return RawConnection(self.uds, 0, timeout)
         return RawConnection(self.host, self.port, timeout)
 
 
 @contextlib.contextmanager
 def serve(app: Any, *, host: str = "127.0.0.1", **options: Any) -> Iterator[RunningServer]:
-    """Run `app` on `host` port 0 for the duration of the `with` block.
+    """Run `app` on `host` port 0 (or on the Unix socket `uds=PATH`) for the `with` block.
 
     `options` are `Config` keyword arguments. Defaults differ from the CLI's only where a test
     needs them to: lifespan off (most test apps don't speak it), a short graceful-shutdown
@@ -125,7 +128,10 @@ def serve(app: Any, *, host: str = "127.0.0.1", **options: Any) -> Iterator[Runn
                 raise AssertionError("server did not start in time")
             time.sleep(0.005)
         sockname = server.servers[0].sockets[0].getsockname()
-        yield RunningServer(server, host, sockname[1], loop, capture)
+        if config.uds:
+            yield RunningServer(server, host, 0, loop, capture, uds=config.uds)
+        else:
+            yield RunningServer(server, host, sockname[1], loop, capture)
     finally:
         server.should_exit = True
         thread.join(DEFAULT_TIMEOUT + float(options["timeout_graceful_shutdown"]))
@@ -164,11 +170,24 @@ class RawResponse:
 class RawConnection:
     """A client socket with a receive buffer and a deadline on every read."""
 
-    def __init__(self, host: str, port: int, timeout: float = DEFAULT_TIMEOUT) -> None:
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    def __init__(self, host: str, port: int, timeout: float = DEFAULT_TIMEOUT,
+                 rcvbuf: int | None = None) -> None:
+        """Connect to `host`:`port`, or to the Unix socket `host` when it starts with '/'.
+
+        `rcvbuf` shrinks the kernel receive buffer (set before connecting, so it sticks), for
+        tests that need the server's writes to back up quickly.
+        """
+        address: Any
+        if host.startswith("/"):
+            family, address = socket.AF_UNIX, host
+        else:
+            family = socket.AF_INET6 if ":" in host else socket.AF_INET
+            address = (host, port)
         self.sock = socket.socket(family, socket.SOCK_STREAM)
+        if rcvbuf is not None:
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
         self.sock.settimeout(timeout)
-        self.sock.connect((host, port))
+        self.sock.connect(address)
         self.timeout = timeout
         self.buffer = bytearray()  # bytearray: cheap appends and front deletions for big bodies
         self.closed_by_peer = False

@@ -285,3 +285,44 @@ def test_server_keeps_serving_after_a_request_with_a_wrong_body_length() -> None
         with server.raw() as conn:
             conn.send(request("POST", "/", [(b"content-length", b"10")]) + b"short")
         assert httpx.post(server.url, content=b"ok").content == b"ok"
+
+
+def test_full_duplex_app_answers_each_piece_while_the_body_still_arrives() -> None:
+    async def upper(scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        while True:
+            message = await receive()
+            await send({"type": "http.response.body", "body": message["body"].upper(),
+                        "more_body": message["more_body"]})
+            if not message["more_body"]:
+                return
+
+    with serve(upper) as server, server.raw() as conn:
+        conn.send(request("POST", "/", [(b"transfer-encoding", b"chunked")]))
+        assert conn.read_head(time.monotonic() + 5).status == 200
+        for word in (b"abc", b"def"):
+            conn.send(b"%x\r\n%b\r\n" % (len(word), word))
+            # The echo of this piece comes back before the client sends the next one.
+            assert conn.read_line(time.monotonic() + 5) == b"3"
+            assert conn.read_line(time.monotonic() + 5) == word.upper()
+        conn.send(b"0\r\n\r\n")
+        assert conn.read_exactly(5) == b"0\r\n\r\n"
+
+
+def test_early_response_to_a_big_upload_keeps_the_connection_usable() -> None:
+    # The app refuses before reading; the client keeps sending. The server must drain the
+    # rest of the body (not stall with reading paused) and serve the next request.
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await respond(send, 413 if scope["path"] == "/upload" else 200, scope["path"].encode())
+
+    with serve(app) as server, server.raw(timeout=10) as conn:
+        upload = request("POST", "/upload", body=b"x" * (4 * 1024 * 1024))
+        sender = threading.Thread(target=conn.send, args=(upload + request("GET", "/next"),))
+        sender.start()
+        try:
+            first = conn.read_response()
+            second = conn.read_response()
+        finally:
+            sender.join(10)
+    assert (first.status, first.body) == (413, b"/upload")
+    assert (second.status, second.body) == (200, b"/next")

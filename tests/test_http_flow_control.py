@@ -10,7 +10,6 @@ that stop completing.
 from __future__ import annotations
 
 import asyncio
-import socket
 import threading
 import time
 from typing import Any
@@ -78,15 +77,7 @@ def test_upload_is_intact_across_pauses() -> None:
 
 def _small_receive_buffer_connection(port: int) -> RawConnection:
     """A client whose kernel receive buffer is small, so the server's writes back up quickly."""
-    conn = RawConnection.__new__(RawConnection)
-    conn.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    conn.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 32 * 1024)
-    conn.sock.settimeout(10)
-    conn.sock.connect(("127.0.0.1", port))
-    conn.timeout = 10
-    conn.buffer = bytearray()
-    conn.closed_by_peer = False
-    return conn
+    return RawConnection("127.0.0.1", port, timeout=10, rcvbuf=32 * 1024)
 
 
 CHUNK = 64 * 1024

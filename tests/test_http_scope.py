@@ -207,6 +207,20 @@ def test_ipv6_client_and_server_are_host_port_pairs() -> None:
     assert scope["server"] == ("::1", server.port)
 
 
+@pytest.mark.skipif(not hasattr(socket, "AF_UNIX"), reason="no Unix sockets here")
+def test_unix_socket_scope_has_no_client_and_the_path_as_server(tmp_path: Any) -> None:
+    # ASGI 2.4: `server` is [path, None] for a Unix socket; `client` is None when unknown.
+    seen, app = scope_recorder()
+    path = str(tmp_path / "moreweb.sock")
+    with serve(app, uds=path) as server, server.raw() as conn:
+        conn.send(request("GET", "/unix"))
+        assert conn.read_response().body == b"ok"
+    scope = seen[0]
+    assert scope["path"] == "/unix"
+    assert scope["client"] is None
+    assert tuple(scope["server"]) == (path, None)
+
+
 def test_asgi2_app_is_served_through_the_adapter() -> None:
     seen: list[Scope] = []
 
