@@ -81,6 +81,7 @@ class HttpProtocol(asyncio.Protocol):
         self._out: list[bytes] = []
         self._pipelined = False
         self._flush_scheduled = False
+        self._sending_file = False  # the transport refuses writes while sendfile runs
         self._drain_waiters: list[asyncio.Future[None]] = []
         self._reading_paused = False
         self._processing = False
@@ -194,11 +195,18 @@ class HttpProtocol(asyncio.Protocol):
     async def sendfile(self, file: Any, offset: int, count: int) -> bool:
         if self._lost or self.scheme == "https":
             return False
+        # Bytes gathered earlier (this response's head, a pipelined batch) must precede the
+        # file; while it is sent, flushes wait (the transport would raise), then catch up.
+        self._flush()
+        self._sending_file = True
         try:
             await self.loop.sendfile(self.transport, file, offset, count,  # type: ignore[arg-type]
                                      fallback=True)
         except (NotImplementedError, RuntimeError):
             return False
+        finally:
+            self._sending_file = False
+            self._flush()
         return True
 
     def close(self) -> None:
@@ -294,7 +302,7 @@ class HttpProtocol(asyncio.Protocol):
     def _flush(self) -> None:
         self._flush_scheduled = False
         out = self._out
-        if out:
+        if out and not self._sending_file:
             data = out[0] if len(out) == 1 else b"".join(out)
             out.clear()
             if not self._lost:
