@@ -182,3 +182,22 @@ def test_pathsend_file_is_closed_after_the_response(data_file: Path) -> None:
             conn.send(request("GET", "/"))
             conn.read_response()
         assert server.wait_for(lambda: open_files() == 0, 2)
+
+
+def test_pipelined_pathsend_keeps_responses_in_order(data_file: Path) -> None:
+    # Responses of a pipelined batch are gathered into one write; a file sent with
+    # sendfile must still come after the heads and bodies queued before it.
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        if scope["path"] == "/file":
+            await send({"type": "http.response.pathsend", "path": str(data_file)})
+        else:
+            await send({"type": "http.response.body", "body": scope["path"].encode()})
+
+    with serve(app) as server, server.raw() as conn:
+        conn.send(request("GET", "/a") + request("GET", "/file") + request("HEAD", "/file")
+                  + request("GET", "/b") + request("GET", "/file"))
+        bodies = [conn.read_response(head_request=i == 2).body for i in range(5)]
+        assert server.errors == []
+    content = data_file.read_bytes()
+    assert bodies == [b"/a", content, b"", b"/b", content]
