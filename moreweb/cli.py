@@ -236,6 +236,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="ignore files matching this pattern (repeatable)")
     group.add_argument("--reload-delay", metavar="SECONDS", type=_float_at_least(0),
                        help="seconds between checks (default 0.25)")
+    group.add_argument("--timeout-worker-healthcheck", metavar="SECONDS",
+                       type=_float_at_least(0, positive=True),
+                       help="replace a worker whose event loop is stuck this long (default 30)")
     group.add_argument("--limit-max-requests", metavar="N", type=_int_at_least(1),
                        help="exit after serving this many requests")
     group.add_argument("--limit-max-requests-jitter", metavar="N", type=_int_at_least(0),

@@ -94,6 +94,7 @@ class Config:
         reload_includes: Sequence[str] | str | None = None,
         reload_excludes: Sequence[str] | str | None = None,
         reload_delay: float = 0.25,
+        timeout_worker_healthcheck: float = 30,
         proxy_headers: bool = True,
         server_header: bool = True,
         date_header: bool = True,
@@ -163,6 +164,9 @@ class Config:
         self.reload_includes = _str_list(reload_includes)
         self.reload_excludes = _str_list(reload_excludes)
         self.reload_delay = _float_at_least("reload_delay", reload_delay, 0)
+        # Seconds without a heartbeat after which --workers replaces a worker as hung.
+        self.timeout_worker_healthcheck = _positive(
+            "timeout_worker_healthcheck", timeout_worker_healthcheck)
 
         self.proxy_headers = bool(proxy_headers)
         if forwarded_allow_ips is None:

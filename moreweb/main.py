@@ -46,7 +46,13 @@ def setup_logging(config: Config) -> None:
 
 def run_config(config: Config) -> None:
     """Serve with an already-built Config; exit non-zero if the server could not start."""
-    _warn_unimplemented(config)
+    if config.reload or config.workers > 1:
+        from moreweb.supervisors import supervise
+
+        code = supervise(config)
+        if code:
+            sys.exit(code)
+        return
     server = Server(config)
     try:
         run_in_new_loop(server.serve(), config.loop)
@@ -54,13 +60,6 @@ def run_config(config: Config) -> None:
         pass  # a Ctrl+C outside the serving window (before signals were captured)
     if server.exit_code:
         sys.exit(server.exit_code)
-
-
-def _warn_unimplemented(config: Config) -> None:
-    if config.workers > 1:
-        logger.warning("--workers is not supported yet; running a single process.")
-    if config.reload:
-        logger.warning("--reload is not supported yet; running without reloading.")
 
 
 def new_event_loop(kind: str = "auto") -> asyncio.AbstractEventLoop:
