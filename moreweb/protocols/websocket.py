@@ -39,6 +39,7 @@ from ..websocket import (
     Pong,
     TextMessage,
     accept,
+    is_valid_code,
     validate_request,
 )
 from ..websocket import (
@@ -233,7 +234,10 @@ class WebSocketProtocol(asyncio.Protocol):
         try:
             self._write(ws.send_close(code, reason))
         except WsLocalProtocolError:
-            self._write(ws.send_close(1000, ""))
+            # The app's code or reason cannot travel (1006, or over 123 bytes, RFC 6455 §5.5):
+            # keep a valid code and cut the reason at a character boundary instead.
+            reason = reason.encode("utf-8")[:123].decode("utf-8", "ignore")
+            self._write(ws.send_close(code if is_valid_code(code) else 1000, reason))
         if ws.state is ConnectionState.CLOSED:
             self._close_transport()
         elif self._close_handle is None and not self._lost:
