@@ -356,3 +356,17 @@ def test_client_gone_before_accept_is_a_1006_disconnect_and_accept_raises_oserro
     assert probe.received == [{"type": "websocket.connect"},
                               {"type": "websocket.disconnect", "code": 1006, "reason": ""}]
     assert len(probe.errors) == 1 and isinstance(probe.errors[0], OSError)
+
+
+def test_overlong_close_reason_from_app_is_cut_and_keeps_the_code() -> None:
+    # RFC 6455 §5.5: a control frame payload is at most 125 bytes (code + 123 bytes reason).
+    async def scenario() -> tuple[int, str]:
+        async with serve(closing_app(4000, "r" * 200)) as srv, connect(srv.url()) as ws:
+            await ws.send("x")
+            with pytest.raises(ConnectionClosed) as info:
+                await asyncio.wait_for(ws.recv(), 5)
+            assert info.value.rcvd is not None
+            return info.value.rcvd.code, info.value.rcvd.reason
+
+    # The app's code survives; the reason is cut to what fits.
+    assert run(scenario()) == (4000, "r" * 123)

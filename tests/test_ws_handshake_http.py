@@ -23,6 +23,7 @@ from tests.ws_helpers import (
     RawClient,
     close_payload,
     echo_app,
+    encode_frame,
     run,
     serve,
     upgrade_request,
@@ -293,3 +294,43 @@ def test_shutdown_before_accept_answers_the_pending_handshake() -> None:
     status, closed = run(scenario())
     assert status >= 500
     assert closed
+
+
+def test_browser_style_handshake_headers_are_accepted() -> None:
+    # Firefox sends "Connection: keep-alive, Upgrade"; header values are case-insensitive
+    # tokens (RFC 6455 §4.2.1 items 3-4).
+    async def scenario() -> int:
+        async with serve(echo_app()) as srv:
+            client = await RawClient.connect(srv.port)
+            client.write(upgrade_request("/chat", headers=[
+                ("Connection", "keep-alive, Upgrade"), ("Upgrade", "WebSocket"),
+                ("Origin", "http://example.test"), ("User-Agent", "Mozilla/5.0"),
+                ("Sec-WebSocket-Extensions", "permessage-deflate; client_max_window_bits")]))
+            head = await client.read_head()
+            client.send(OP_CLOSE, close_payload(1000))
+            await client.read_until_close()
+            client.close()
+            return head.status
+
+    assert run(scenario()) == 101
+
+
+def test_upgrade_pipelined_behind_a_plain_request_in_one_packet() -> None:
+    seen: list[str] = []
+
+    async def scenario() -> bytes:
+        async with serve(recording_app(seen), ws_per_message_deflate=False) as srv:
+            client = await RawClient.connect(srv.port)
+            client.write(b"GET /first HTTP/1.1\r\nHost: t\r\n\r\n" + upgrade_request()
+                         + encode_frame(OP_TEXT, b"riding along"))
+            head = await client.read_head()
+            assert (head.status, await client.read_body(head)) == (200, b"plain")
+            assert (await client.read_head()).status == 101
+            echoed = await client.read_frame()
+            client.send(OP_CLOSE, close_payload(1000))
+            await client.read_until_close()
+            client.close()
+            return echoed.payload
+
+    assert run(scenario()) == b"riding along"
+    assert seen == ["http", "websocket"]
