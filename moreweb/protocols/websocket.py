@@ -164,18 +164,14 @@ class WebSocketProtocol(asyncio.Protocol):
                 if self._pong_deadline is not None:
                     self._pong_deadline.cancel()
                     self._pong_deadline = None
-            elif kind is CloseReceived:
-                self._write(ws.data_to_send())
-                cycle.disconnect(event.code, event.reason)  # type: ignore[union-attr]
-                self._close_transport()
-                return
-            elif kind is ConnectionFailed:
+            elif kind is CloseReceived or kind is ConnectionFailed:
+                # Our close reply (or the failure's close frame) goes out before TCP closes.
                 self._write(ws.data_to_send())
                 cycle.disconnect(event.code, event.reason)  # type: ignore[union-attr]
                 self._close_transport()
                 return
 
-    # -- the WebSocketWire interface used by the cycle -----------------------------------------------
+    # -- the WebSocketWire interface used by the cycle -----------------------------------------
 
     def accept(self, subprotocol: str | None, headers: list[tuple[bytes, bytes]]) -> None:
         assert self.http is not None and self.handshake_request is not None
