@@ -42,8 +42,6 @@ access_logger = logging.getLogger("moreweb.access")
 _ERROR_500 = Response(500, [(b"content-type", b"text/plain; charset=utf-8"),
                             (b"connection", b"close")])
 _ERROR_500_BODY = b"Internal Server Error"
-_EMPTY_REQUEST: Message = {"type": "http.request", "body": b"", "more_body": False}
-_DISCONNECT: Message = {"type": "http.disconnect"}
 _CONTINUE = InformationalResponse(100, [])
 _SENDFILE_CHUNK = 256 * 1024
 #: Unread request body beyond this pauses reading from the socket until the app catches up.
@@ -186,11 +184,12 @@ class HttpCycle:
 
     async def receive(self) -> Message:
         if self.response_complete or self.disconnected:
-            return _DISCONNECT
+            return {"type": "http.disconnect"}
         if not self._body:
             if not self._more_body:
                 self._more_body = True  # a second receive() waits for the disconnect
-                return _EMPTY_REQUEST
+                # A new dict every time: apps and middleware may rewrite messages in place.
+                return {"type": "http.request", "body": b"", "more_body": False}
             conn = self.conn
             if conn.they_are_waiting_for_100_continue and conn.our_state is SEND_RESPONSE:
                 # RFC 9110 §10.1.1: the app wants the body, so invite the client to send it.
@@ -201,7 +200,7 @@ class HttpCycle:
             waiter = self._waiter = asyncio.get_running_loop().create_future()
             await waiter
             if (self.response_complete or self.disconnected) and not self._body:
-                return _DISCONNECT
+                return {"type": "http.disconnect"}
         body = self._body
         data = body[0] if len(body) == 1 else b"".join(body)
         body.clear()
