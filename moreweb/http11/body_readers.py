@@ -52,11 +52,13 @@ class ChunkedReader:
     client that sends many small chunks costs one event, not one per chunk.
     """
 
-    __slots__ = ("phase", "remaining")
+    __slots__ = ("phase", "remaining", "scanned")
 
     def __init__(self) -> None:
         self.phase = _SIZE
         self.remaining = 0
+        #: Bytes of an unfinished trailer section already examined (each is examined once).
+        self.scanned = 0
 
     def read(self, data: bytes, pos: int, limits: Limits
              ) -> tuple[Data | EndOfMessage | None, int]:
@@ -131,12 +133,19 @@ class ChunkedReader:
         if data.startswith(b"\r\n", pos):
             self.phase = _DONE
             return END_OF_MESSAGE, pos + 2
-        end = data.find(b"\r\n\r\n", pos)
+        # Resume where the last call stopped (less the 3 bytes a terminator may straddle), so
+        # a trailer section trickled in byte by byte costs linear time, not quadratic.
+        scanned = self.scanned
+        end = data.find(b"\r\n\r\n", pos + scanned - 3 if scanned > 3 else pos)
         if end == -1:
             if len(data) - pos > limits.max_head_size:
                 raise RemoteProtocolError("trailer section too large", 431)
-            if data.count(b"\n", pos) != data.count(b"\r\n", pos):
+            new = pos + scanned
+            if scanned and data[new - 1] == 0x0D:
+                new -= 1  # a CR that ended the examined bytes, with the LF that may follow
+            if data.count(b"\n", new) != data.count(b"\r\n", new):
                 raise RemoteProtocolError("bare LF in trailer section")
+            self.scanned = len(data) - pos
             return None, pos
         if end + 4 - pos > limits.max_head_size:
             raise RemoteProtocolError("trailer section too large", 431)

@@ -57,10 +57,12 @@ class Connection:
         "_buf",
         "_head_request",
         "_http11",
+        "_line_checked",
         "_method",
         "_peer_closed",
         "_pos",
         "_reader",
+        "_scanned",
         "_state",
         "_writer",
         "default_fields",
@@ -77,6 +79,10 @@ class Connection:
         self._state = ConnectionState()
         self._buf = b""
         self._pos = 0
+        # How much of an unfinished head (from _pos) was already examined, so that each byte
+        # of a head trickled in slowly is examined once (see check_incomplete_head).
+        self._scanned = 0
+        self._line_checked = False
         self._peer_closed = False
         self._reader: BodyReader | None = None
         self._writer: BodyWriter | None = None
@@ -161,18 +167,26 @@ class Connection:
         if self.limits.lenient_lf:
             while buf.startswith(b"\n", pos) or buf.startswith(b"\r\n", pos):
                 pos += 1 if buf[pos] == 0x0A else 2
-        self._pos = pos
+        if pos != self._pos:
+            self._pos = pos
+            self._scanned = 0
+            self._line_checked = False
         if pos >= len(buf):
             if self._peer_closed:
                 self._state.process_event(CLIENT, ConnectionClosed)
                 return _CONNECTION_CLOSED
             return NEED_DATA
-        head_end, after = find_head_end(buf, pos, self.limits)
+        head_end, after = find_head_end(buf, pos, self.limits, self._scanned)
         if head_end == -1:
-            check_incomplete_head(buf, pos, self.limits)
+            self._line_checked = check_incomplete_head(
+                buf, pos, self.limits, self._scanned, self._line_checked)
+            self._scanned = len(buf) - pos
             if self._peer_closed:
                 raise RemoteProtocolError("connection closed in the middle of a request head")
             return NEED_DATA
+        if self._scanned:
+            self._scanned = 0
+            self._line_checked = False
         parsed = parse_request_head(buf, pos, head_end, after, self.limits)
         request = parsed.request
         self._pos = after

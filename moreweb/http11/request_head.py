@@ -41,8 +41,16 @@ def _error(reason: str, status: int = 400) -> RemoteProtocolError:
     return RemoteProtocolError(reason, status)
 
 
-def find_head_end(data: bytes, start: int, limits: Limits) -> tuple[int, int]:
-    """Return (offset of the blank line ending the head, offset just past it), or (-1, -1)."""
+def find_head_end(data: bytes, start: int, limits: Limits, scanned: int = 0
+                  ) -> tuple[int, int]:
+    """Return (offset of the blank line ending the head, offset just past it), or (-1, -1).
+
+    `scanned` bytes from `start` were already searched in vain: the search resumes just before
+    them (a terminator is at most 4 bytes long), so a head trickled in byte by byte is searched
+    once in all rather than once per byte.
+    """
+    if scanned > 3:
+        start += scanned - 3
     if limits.lenient_lf:
         m = _HEAD_END_LENIENT_RE.search(data, start)
         if m is None:
@@ -56,35 +64,48 @@ def find_head_end(data: bytes, start: int, limits: Limits) -> tuple[int, int]:
     return end + 2, end + 4
 
 
-def check_incomplete_head(data: bytes, start: int, limits: Limits) -> None:
+def check_incomplete_head(data: bytes, start: int, limits: Limits, scanned: int = 0,
+                          line_checked: bool = False) -> bool:
     """Reject an unfinished head early when it already breaks a rule that more bytes can't fix.
 
     This is what makes slow or endless heads fail fast instead of waiting for a terminator.
+    Only bytes after the `scanned` ones that earlier calls examined are examined (and the
+    request line only once: `line_checked`), so a head trickled in byte by byte costs linear
+    time, not quadratic: a slow client must not buy seconds of CPU with 64 KiB of head.
+    Returns the new `line_checked`.
     """
     pending = len(data) - start
     if pending > limits.max_head_size:
         if data.find(b"\n", start, start + limits.max_head_size) == -1:
             raise _error("request line too long", 414)
         raise _error("request header section too large", 431)
-    crlf = data.count(b"\r\n", start)
-    if not limits.lenient_lf and data.count(b"\n", start) != crlf:
+    new = start + scanned
+    # A CR that ended the examined bytes is examined again, with the LF that may follow it.
+    if scanned and data[new - 1] == 0x0D:
+        new -= 1
+    crlf = data.count(b"\r\n", new)
+    if not limits.lenient_lf and data.count(b"\n", new) != crlf:
         raise _error("bare LF line terminator")
     # A CR not followed by LF is never valid; only a CR that ends the buffer may still be.
-    if data.count(b"\r", start) - (data[-1] == 0x0D) != crlf:
+    if data.count(b"\r", new) - (data[-1] == 0x0D) != crlf:
         raise _error("bare CR in request head")
+    if line_checked:
+        return True
     # A complete request line that is already invalid (an HTTP/0.9 `GET /`, junk, a JSON or
     # Flash policy probe) is answered now: waiting for a blank line that never comes would
     # leave the client hanging until the head timeout.
-    line_end = data.find(b"\n", start)
-    if line_end != -1:
-        line = data[start:line_end + 1]
-        if limits.lenient_lf:
-            line = _normalize_line_endings(line)
-        m = grammar.REQUEST_LINE_RE.fullmatch(line)
-        if m is None:
-            raise _diagnose(line)
-        if m.group(3) != b"1":
-            raise _error("HTTP version not supported", 505)
+    line_end = data.find(b"\n", new)
+    if line_end == -1:
+        return False
+    line = data[start:line_end + 1]
+    if limits.lenient_lf:
+        line = _normalize_line_endings(line)
+    m = grammar.REQUEST_LINE_RE.fullmatch(line)
+    if m is None:
+        raise _diagnose(line)
+    if m.group(3) != b"1":
+        raise _error("HTTP version not supported", 505)
+    return True
 
 
 def parse_request_head(data: bytes, start: int, head_end: int, after: int, limits: Limits
