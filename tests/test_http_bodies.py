@@ -326,3 +326,25 @@ def test_early_response_to_a_big_upload_keeps_the_connection_usable() -> None:
             sender.join(10)
     assert (first.status, first.body) == (413, b"/upload")
     assert (second.status, second.body) == (200, b"/next")
+
+
+def test_messages_rewritten_in_place_by_the_app_do_not_leak_into_later_requests() -> None:
+    # Body-rewriting middleware (decompression, decryption) often does message["body"] = ...
+    seen: list[Message] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        message = await receive()
+        seen.append(dict(message))
+        message["body"] = b"rewritten"
+        await respond(send, 200)
+        gone = await receive()
+        seen.append(dict(gone))
+        gone["type"] = "tampered"
+
+    with serve(app) as server, server.raw() as conn:
+        for _ in range(3):
+            conn.send(request("GET", "/"))
+            assert conn.read_response().status == 200
+        assert server.wait_for(lambda: len(seen) == 6)
+    assert seen == [{"type": "http.request", "body": b"", "more_body": False},
+                    {"type": "http.disconnect"}] * 3
