@@ -313,6 +313,9 @@ class Connection:
         return head
 
     def _send_informational(self, response: InformationalResponse) -> bytes:
+        if not self._http11:
+            # RFC 9110 §15.2: HTTP/1.0 has no 1xx; an HTTP/1.0 client would take it as final.
+            raise LocalProtocolError("no 1xx response may be sent to an HTTP/1.0 client", 500)
         state = self._state
         switch = None
         if response.status_code == 101:
