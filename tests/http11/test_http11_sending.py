@@ -382,3 +382,11 @@ def test_frame_body_close_delimited() -> None:
 def test_frame_body_before_a_response_is_refused() -> None:
     with pytest.raises(LocalProtocolError):
         ready().frame_body(1)
+
+
+@pytest.mark.parametrize("status", [100, 103])
+def test_no_1xx_to_an_http10_client(status: int) -> None:
+    # RFC 9110 §15.2: a server MUST NOT send a 1xx response to an HTTP/1.0 client.
+    conn = ready(b"POST / HTTP/1.0\r\nContent-Length: 1\r\n\r\n")
+    with pytest.raises(LocalProtocolError):
+        conn.send(InformationalResponse(status))
