@@ -310,3 +310,33 @@ def test_malformed_request_gets_400_and_close_and_server_keeps_serving() -> None
             assert response.status == 400
             assert conn.is_closed(2)
         assert httpx.get(server.url).text == "ok"
+
+
+def test_body_longer_than_declared_content_length_never_reaches_the_wire() -> None:
+    # Extra bytes after Content-Length would be read as the next response (RFC 9112 §6.3).
+    async def liar(scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-length", b"5")]})
+        await send({"type": "http.response.body",
+                    "body": b"hello" + b"HTTP/1.1 200 OK\r\ncontent-length: 4\r\n\r\nevil"})
+
+    with serve(_routes(liar=liar)) as server:
+        with server.raw() as conn:
+            conn.send(request("GET", "/liar"))
+            data = conn.read_until_close()
+        assert b"evil" not in data
+        assert httpx.get(server.url + "/ok").status_code == 200
+        assert server.wait_for(lambda: bool(server.errors))
+
+
+def test_body_shorter_than_declared_content_length_closes_the_connection() -> None:
+    async def short(scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-length", b"10")]})
+        await send({"type": "http.response.body", "body": b"12345"})
+
+    with serve(_routes(short=short)) as server, server.raw() as conn:
+        conn.send(request("GET", "/short") + request("GET", "/ok"))
+        data = conn.read_until_close()
+        # The client can tell the response is incomplete, and nothing follows it.
+        assert b"/ok" not in data and not data.endswith(b"ok")
