@@ -393,7 +393,7 @@ async def drive(args: argparse.Namespace) -> dict[str, float]:
         clients = []
         tasks = await _websockets_client(args.port, args.connections, payload, size, tally,
                                          args.compression)
-    await asyncio.sleep(args.warmup)
+    await asyncio.sleep(max(0.0, args.start_at - time.time()) + args.warmup)
     server_ticks, started_cpu = _cpu_ticks(args.server_pid), time.process_time()
     started = time.perf_counter()
     tally.counting = True
@@ -441,22 +441,41 @@ class Measure:
 
 
 def measure(args: argparse.Namespace, port: int, pid: int, mode: str) -> Measure:
+    """Run the client processes against one server; sum what they counted."""
     connections = args.connections if mode == "small" else args.big_connections
-    argv = [sys.executable, "-m", "bench.ws_echo", "--run-client", mode, "--port", str(port),
-            "--server-pid", str(pid), "--connections", str(connections),
-            "--duration", str(args.duration), "--warmup", str(args.warmup),
-            "--client", args.client, "--client-loop", args.client_loop]
-    if args.compression:
-        argv += ["--compression", args.compression]
-    done = subprocess.run(argv, cwd=REPO_ROOT, capture_output=True, text=True,
-                          timeout=args.duration + args.warmup + 60, check=False)
-    if done.returncode != 0:
-        raise RuntimeError(f"client failed: {done.stderr.strip()[-500:]}")
-    result = json.loads(done.stdout.strip().splitlines()[-1])
-    rate = result["messages"] / result["seconds"]
+    procs = max(1, min(args.client_procs, connections))
+    # One shared clock: every client process counts over the same window.
+    start_at = time.time() + 1.0
+    processes = []
+    for index in range(procs):
+        share = connections // procs + (index < connections % procs)
+        argv = [sys.executable, "-m", "bench.ws_echo", "--run-client", mode,
+                "--port", str(port), "--server-pid", str(pid if index == 0 else 0),
+                "--connections", str(share), "--duration", str(args.duration),
+                "--warmup", str(args.warmup), "--start-at", repr(start_at),
+                "--client", args.client, "--client-loop", args.client_loop]
+        if args.compression:
+            argv += ["--compression", args.compression]
+        processes.append(subprocess.Popen(argv, cwd=REPO_ROOT, stdout=subprocess.PIPE,
+                                          stderr=subprocess.PIPE, text=True))
+    results = []
+    try:
+        for process in processes:
+            out, err = process.communicate(timeout=args.duration + args.warmup + 60)
+            if process.returncode != 0:
+                raise RuntimeError(f"client failed: {err.strip()[-500:]}")
+            results.append(json.loads(out.strip().splitlines()[-1]))
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.kill()
+                process.wait(timeout=5)
+    seconds = results[0]["seconds"]
+    rate = sum(r["messages"] for r in results) / seconds
     if mode == "big":
-        rate = result["bytes"] / result["seconds"] / (1024 * 1024)
-    return Measure(rate, result["client_cpu"], result["server_cpu"], small=mode == "small")
+        rate = sum(r["bytes"] for r in results) / seconds / (1024 * 1024)
+    return Measure(rate, sum(r["client_cpu"] for r in results), results[0]["server_cpu"],
+                   small=mode == "small")
 
 
 def _median(values: list[float]) -> float:
@@ -477,7 +496,8 @@ def report(results: dict[str, dict[str, list[Measure]]], args: argparse.Namespac
         "## WebSocket echo",
         "",
         f"{args.rounds} round(s), {args.duration:g} s each after {args.warmup:g} s warm-up; "
-        f"client: {args.client} ({args.client_loop}), small: {args.connections} connections x "
+        f"client: {args.client} ({args.client_loop}, {args.client_procs} processes), "
+        f"small: {args.connections} connections x "
         f"{len(SMALL_PAYLOAD)}-byte text, big: {args.big_connections} connections x 1 MiB "
         f"binary; server loop: {args.loop}; compression: {args.compression or 'off'}. "
         f"Medians; ratios against {BASELINE}. CPU is the share of one core; the cost "
@@ -519,6 +539,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--loop", choices=("asyncio", "uvloop"), default="asyncio",
                    help="the servers' event loop")
     p.add_argument("--client", choices=("lean", "websockets"), default="lean")
+    p.add_argument("--client-procs", type=int, default=2,
+                   help="client processes sharing the connections (default 2: while the "
+                   "server answers one, the other reads its echoes)")
     p.add_argument("--client-loop", choices=("asyncio", "uvloop"), default="uvloop",
                    help="the client's event loop (uvloop when installed)")
     p.add_argument("--compression", choices=("deflate",), default=None,
@@ -530,6 +553,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help=argparse.SUPPRESS)
     p.add_argument("--port", type=int, help=argparse.SUPPRESS)
     p.add_argument("--server-pid", type=int, default=0, help=argparse.SUPPRESS)
+    p.add_argument("--start-at", type=float, default=0.0, help=argparse.SUPPRESS)
     return p
 
 
