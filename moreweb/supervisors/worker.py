@@ -41,6 +41,7 @@ __all__ = ["HEARTBEAT_INTERVAL", "WorkerHandle", "WorkerServer", "start_worker",
 logger = logging.getLogger("moreweb.error")
 
 HEARTBEAT_INTERVAL = 0.5
+ACCEPT_GRACE = 0.25  # seconds a stopping worker waits for just-accepted requests
 _HEARTBEAT, _READY = 0, 1
 # Commands meant for the supervisor. Workers ignore them: a signal sent to the whole process
 # group (a terminal hang-up, `kill -HUP -PGID`) must not kill (SIGHUP) or suspend
@@ -49,12 +50,27 @@ SUPERVISOR_SIGNALS = (signal.SIGHUP, signal.SIGTTIN, signal.SIGTTOU)
 
 
 class WorkerServer(Server):
-    """A Server that leaves SIGINT to its supervisor (see the module docstring)."""
+    """A Server that leaves SIGINT to its supervisor and hands over accepted connections.
+
+    Workers share one listening socket, so a worker that stops is not the end of service:
+    connections it has not accepted yet are accepted by the others. But the ones it accepted
+    a moment ago may not have had their request read yet, and closing them would lose
+    requests that the client already sent (a reset, with the request in our receive
+    buffer). So a stopping worker first stops accepting, then waits `ACCEPT_GRACE` for those
+    requests to arrive, which makes them in-flight requests that the drain completes.
+    """
 
     def handle_exit(self, sig: int, frame: FrameType | None = None) -> None:
         if sig == signal.SIGINT:
             return
         super().handle_exit(sig, frame)
+
+    async def shutdown(self) -> None:
+        for server in self.servers:
+            server.close()
+        if self.server_state.connections:
+            await asyncio.sleep(ACCEPT_GRACE)
+        await super().shutdown()
 
 
 class WorkerHandle:
