@@ -178,9 +178,9 @@ def test_peer_that_never_answers_pings_is_closed_after_interval_plus_timeout() -
 
     async def scenario() -> tuple[float, int]:
         async with serve(echo_app(probe), ws_ping_interval=0.2, ws_ping_timeout=0.2) as srv:
-            client = await RawClient.opened(srv.port)
             loop = asyncio.get_running_loop()
-            started = loop.time()
+            started = loop.time()  # before the handshake: the server's clock starts later
+            client = await RawClient.opened(srv.port)
             pings = 0
             try:
                 while True:
@@ -195,7 +195,7 @@ def test_peer_that_never_answers_pings_is_closed_after_interval_plus_timeout() -
 
     elapsed, pings = run(scenario())
     assert pings >= 1
-    assert 0.3 <= elapsed < 1.5
+    assert 0.4 <= elapsed < 2.0
     assert probe.received[-1]["type"] == "websocket.disconnect"
     assert probe.received[-1]["code"] in (1006, 1011)
 
