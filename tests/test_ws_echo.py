@@ -343,3 +343,16 @@ def test_bytes_sent_before_the_app_accepts_are_delivered_after_accept() -> None:
     run(scenario())
     assert seen[0] == {"type": "websocket.receive", "text": "early bird"}
     assert seen[1]["type"] == "websocket.disconnect" and seen[1]["code"] == 1000
+
+
+def test_http_keep_alive_and_head_timeouts_do_not_close_an_idle_websocket() -> None:
+    # The HTTP protocol's timers belong to HTTP; after the upgrade only ws pings apply.
+    async def scenario() -> str:
+        async with serve(echo_app(), timeout_keep_alive=0.1, timeout_request_head=0.1,
+                         ws_ping_interval=None) as srv, connect(
+                srv.url(), ping_interval=None) as ws:
+            await asyncio.sleep(0.5)
+            await ws.send("still open")
+            return str(await ws.recv())
+
+    assert run(scenario()) == "still open"
