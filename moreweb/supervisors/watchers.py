@@ -68,13 +68,16 @@ class PathFilter:
     A pattern without "/" is matched against a file's or directory's name; a pattern with
     "/" against its whole path (relative paths from the current directory). Exclude patterns
     given explicitly hide directories as well as files; of the defaults only ".*" does (so
-    that `*.py[cod]` never hides a package). An include pattern given explicitly removes the
-    same default exclude, so `--reload-include '.env'` works despite the default `.*`.
+    that `*.py[cod]` never hides a package). A file matching an include pattern given
+    explicitly is only subject to the excludes given explicitly, so `--reload-include
+    '.env'` works despite the default `.*` exclude.
     """
 
     def __init__(self, includes: Sequence[str] = (), excludes: Sequence[str] = (),
                  roots: Sequence[str] = ()) -> None:
         self.includes = list(dict.fromkeys([*DEFAULT_INCLUDES, *includes]))
+        self.explicit_includes = list(includes)
+        self.explicit_excludes = list(excludes)
         defaults = [pattern for pattern in DEFAULT_EXCLUDES if pattern not in includes]
         self.excludes = list(dict.fromkeys([*defaults, *excludes]))
         self.directory_excludes = [pattern for pattern in self.excludes
@@ -87,7 +90,9 @@ class PathFilter:
 
     def watches_file(self, path: str) -> bool:
         name = os.path.basename(path)
-        return (any(_matches(pattern, name, path) for pattern in self.includes)
+        if any(_matches(pattern, name, path) for pattern in self.explicit_includes):
+            return not any(_matches(pattern, name, path) for pattern in self.explicit_excludes)
+        return (any(_matches(pattern, name, path) for pattern in DEFAULT_INCLUDES)
                 and not any(_matches(pattern, name, path) for pattern in self.excludes))
 
     def watches_directory(self, path: str) -> bool:
