@@ -1,6 +1,6 @@
 """Every bound the engine enforces, in one place, so that no input can grow memory unchecked.
 
-Each field has a CLI flag in `moreweb.cli` and a test in `tests/http11/test_limits.py`.
+Each field has a CLI flag in `moreweb.cli` and a test in `tests/http11/test_http11_limits.py`.
 """
 
 from __future__ import annotations
