@@ -96,7 +96,7 @@ def replay(mode_key: str) -> Replay:
 def test_corpus_replays_with_only_protocol_errors(mode_key: str,
                                                    pytestconfig: pytest.Config) -> None:
     result = replay(mode_key)  # raises if anything but the engine's protocol error escapes
-    assert len(result.files) == 131
+    assert len(result.files) >= 131  # the corpus as described in its README
     for name, out in [*result.files.items(), *result.per_request]:
         if out.error is not None:
             assert out.error.status_code in ALLOWED_STATUSES, (name, out.error)
