@@ -164,9 +164,11 @@ class HttpCycle:
             self.wire.close()
             return
         logger.error("Exception in ASGI application", exc_info=exc)
-        if self.response_started or self.disconnected:
+        if self.disconnected or (self.response_started and self._start is None):
             self.wire.close()
         else:
+            # Nothing is on the wire yet (a deferred start counts as nothing): a 500 tells
+            # the client more than a silent close.
             self._send_500()
 
     def _send_500(self) -> None:
