@@ -340,3 +340,17 @@ def test_body_shorter_than_declared_content_length_closes_the_connection() -> No
         data = conn.read_until_close()
         # The client can tell the response is incomplete, and nothing follows it.
         assert b"/ok" not in data and not data.endswith(b"ok")
+
+
+def test_exception_right_after_start_before_anything_was_sent_gives_500() -> None:
+    # The start message was accepted but its head not yet written (it waits to share a write
+    # with the body): the client can still be told the truth.
+    async def boom(scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        raise RuntimeError("failed before the body")
+
+    with serve(_routes(boom=boom)) as server:
+        response = httpx.get(server.url + "/boom")
+        assert response.status_code == 500
+        assert response.headers["connection"] == "close"
+        assert httpx.get(server.url + "/ok").status_code == 200

@@ -128,8 +128,8 @@ def test_pathsend_of_a_missing_file_fails_that_request_only(tmp_path: Path,
         with server.raw() as conn:
             conn.send(request("GET", "/missing"))
             data = conn.read_until_close()
-        # At most the head went out: no half response pretends to be whole.
-        assert data == b"" or not data.endswith(b"0\r\n\r\n")
+        # The head was still waiting for the file: the client gets a 500, not a 200.
+        assert data.startswith(b"HTTP/1.1 500 ")
         assert server.wait_for(lambda: bool(server.errors))
         assert isinstance(server.errors[0].exc_info[1], FileNotFoundError)  # type: ignore[index]
         assert httpx.get(server.url).content == data_file.read_bytes()
