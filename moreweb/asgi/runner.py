@@ -1,25 +1,34 @@
-"""Start an ASGI app coroutine so that a request which never suspends costs no Task switch.
+"""Start an ASGI app coroutine so that a request which never suspends costs no loop iteration.
 
 Most requests (a route that computes and answers) run to completion without waiting on I/O.
-Scheduling them as a Task costs a loop iteration each; running the first step eagerly, inside
-a Task so `asyncio.current_task()` (anyio, asyncio.timeout) still works, removes that. A request
-that does suspend simply carries on as the Task it already is: it keeps its own contextvars
-copy, its exceptions land where they always did, and graceful shutdown can cancel it.
+Running their first step eagerly, right inside `data_received`, lets the response leave in the
+same write as its neighbours (pipelining) and without a loop iteration of latency. The step
+still runs inside a real Task, so `asyncio.current_task()` (anyio, asyncio.timeout) works; a
+request that suspends simply carries on as that Task: it keeps its own contextvars copy, its
+exceptions land where they always did, and graceful shutdown can cancel it.
 
 It must never run an app outside a Task: frameworks rely on `current_task()`.
+
+- Python >= 3.12: asyncio's own eager tasks.
+- Python 3.11: the same behaviour built from public pieces (a Task created with an explicit
+  context) and asyncio's task-entry hooks; the Task's own first step then only continues
+  whatever the eager step left suspended.
+- Python 3.10: a plain Task (its first step runs on the next loop iteration).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import sys
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Generator
 from typing import Any
+
+AppCoroutine = Coroutine[Any, Any, None]
 
 if sys.version_info >= (3, 12):
 
-    def start(loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, None]
-              ) -> asyncio.Task[None] | None:
+    def start(loop: asyncio.AbstractEventLoop, coro: AppCoroutine) -> asyncio.Task[None] | None:
         """Run `coro` eagerly; return its Task if it suspended, None if it already finished.
 
         Inside another task (a pipelined request started from the previous one's send()),
@@ -33,9 +42,76 @@ if sys.version_info >= (3, 12):
             return None
         return task
 
+elif sys.version_info >= (3, 11):
+    from asyncio.tasks import _enter_task, _leave_task
+
+    def start(loop: asyncio.AbstractEventLoop, coro: AppCoroutine) -> asyncio.Task[None] | None:
+        """Run `coro`'s first step now, inside its Task; return the Task if it suspended."""
+        if asyncio.current_task(loop) is not None:
+            return loop.create_task(coro)
+        context = contextvars.copy_context()
+        stepper = _EagerStep(coro)
+        task = loop.create_task(stepper.carry_on(), context=context)
+        _enter_task(loop, task)
+        try:
+            context.run(stepper.first_step)
+        finally:
+            _leave_task(loop, task)
+        return None if stepper.finished else task
+
 else:
 
-    def start(loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, None]
-              ) -> asyncio.Task[None] | None:
-        """Python < 3.12 has no eager tasks: schedule a Task (its first step runs next tick)."""
+    def start(loop: asyncio.AbstractEventLoop, coro: AppCoroutine) -> asyncio.Task[None] | None:
+        """Python 3.10 has no eager tasks: schedule a Task (its first step runs next tick)."""
         return loop.create_task(coro)
+
+
+class _EagerStep:
+    """The first step of a coroutine taken early, and an awaitable that carries on from it."""
+
+    __slots__ = ("coro", "error", "finished", "yielded")
+
+    def __init__(self, coro: AppCoroutine) -> None:
+        self.coro = coro
+        self.finished = False
+        self.yielded: Any = None
+        self.error: BaseException | None = None
+
+    def first_step(self) -> None:
+        try:
+            self.yielded = self.coro.send(None)
+        except StopIteration:
+            self.finished = True
+        except BaseException as exc:  # surfaces in the Task, as if raised there
+            self.finished = True
+            self.error = exc
+
+    async def carry_on(self) -> None:
+        if self.error is not None:
+            error, self.error = self.error, None
+            raise error
+        if not self.finished:
+            await self
+
+    def __await__(self) -> Generator[Any, Any, None]:
+        # Hand the Task what the coroutine is waiting on, then relay results and exceptions
+        # (cancellation included) exactly as if the Task had run the coroutine from the start.
+        coro = self.coro
+        yielded = self.yielded
+        self.yielded = None
+        while True:
+            try:
+                value = yield yielded
+            except GeneratorExit:
+                coro.close()
+                raise
+            except BaseException as exc:
+                try:
+                    yielded = coro.throw(exc)
+                except StopIteration:
+                    return
+            else:
+                try:
+                    yielded = coro.send(value)
+                except StopIteration:
+                    return

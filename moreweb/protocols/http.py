@@ -43,6 +43,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("moreweb.error")
 
+#: Response bytes gathered for one write before they go to the transport regardless.
+CORK_LIMIT = 64 * 1024
 #: Pipelined bytes held while the current response is produced; past this, stop reading.
 PIPELINE_HIGH_WATER = 256 * 1024
 _TCP_FAMILIES = (socket.AF_INET, socket.AF_INET6)
@@ -79,6 +81,7 @@ class HttpProtocol(asyncio.Protocol):
         self.access_log = config.access_log and logging.getLogger(
             "moreweb.access").isEnabledFor(logging.INFO)
         self._out: list[bytes] = []
+        self._out_size = 0
         self._pipelined = False
         self._flush_scheduled = False
         self._sending_file = False  # the transport refuses writes while sendfile runs
@@ -166,11 +169,19 @@ class HttpProtocol(asyncio.Protocol):
     def write(self, data: bytes) -> None:
         if self.corked:
             self._out.append(data)
+            self._out_size += len(data)
+            if self._out_size > CORK_LIMIT:
+                # A big or streaming response: hand it to the transport now, so that its
+                # flow control (pause_writing -> send() waits) sees the real backlog.
+                self._flush()
         elif self._pipelined:
             # More pipelined requests are waiting: gather their responses into one write,
             # sent when the batch ends (or on the next loop iteration, if it stalls).
             self._out.append(data)
-            if not self._flush_scheduled:
+            self._out_size += len(data)
+            if self._out_size > CORK_LIMIT:
+                self._flush()
+            elif not self._flush_scheduled:
                 self._flush_scheduled = True
                 self.loop.call_soon(self._flush)
         elif not self._lost:
@@ -301,6 +312,7 @@ class HttpProtocol(asyncio.Protocol):
 
     def _flush(self) -> None:
         self._flush_scheduled = False
+        self._out_size = 0
         out = self._out
         if out and not self._sending_file:
             data = out[0] if len(out) == 1 else b"".join(out)
