@@ -11,7 +11,6 @@ This module must never bind sockets, start an event loop or configure logging.
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import os
 import re
 import ssl
@@ -136,8 +135,13 @@ class Config:
         self.fd = None if fd is None else _int_in("fd", fd, 0)
         self.backlog = _int_in("backlog", backlog, 1)
         self.loop = _choice("loop", loop, LOOP_CHOICES)
-        if self.loop == "uvloop" and importlib.util.find_spec("uvloop") is None:
-            raise ConfigError("loop: 'uvloop' is not installed (pip install uvloop)")
+        if self.loop == "uvloop":
+            from moreweb.loops import resolve_loop
+
+            try:
+                resolve_loop("uvloop")  # imports it: an installed but broken uvloop fails here
+            except ImportError as exc:
+                raise ConfigError(str(exc)) from None
         self.ws = _choice("ws", ws, WS_CHOICES)
         self.ws_max_size = _int_in("ws_max_size", ws_max_size, 1)
         self.ws_max_queue = _int_in("ws_max_queue", ws_max_queue, 1)
