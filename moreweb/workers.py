@@ -10,8 +10,9 @@ gunicorn), limit_request_fields, forwarded_allow_ips, the TLS options (through g
 `ssl_context` hook, so a customised context is honoured), and the error/access log handlers.
 Subclasses may add moreweb options in `CONFIG_KWARGS` (e.g. `{"loop": "asyncio"}`).
 
-Signals inside a worker: SIGTERM (gunicorn's graceful stop) and SIGINT drain and stop;
-SIGQUIT (gunicorn's quick stop) stops at once; SIGUSR1 reopens log files.
+Signals inside a worker: SIGTERM (gunicorn's graceful stop) drains and stops, a second one
+a second or more later forces it; SIGQUIT (gunicorn's quick stop, also what a Ctrl+C makes the
+arbiter send) stops at once; SIGINT itself is left to the arbiter; SIGUSR1 reopens log files.
 
 gunicorn is an optional extra (`pip install moreweb[gunicorn]`); this module must never be
 imported by moreweb itself, and must never start serving before gunicorn calls `run()`.
@@ -33,6 +34,7 @@ from gunicorn.workers.base import Worker  # type: ignore[import-untyped,import-n
 
 from moreweb.config import Config
 from moreweb.server import Server
+from moreweb.supervisors.worker import WorkerServer
 
 __all__ = ["MorewebWorker"]
 
@@ -106,7 +108,9 @@ class MorewebWorker(Worker):  # type: ignore[misc]
         from moreweb.sockets import describe_socket
 
         self.config.app = self.wsgi
-        server = self.server = Server(self.config)
+        # WorkerServer: the arbiter and a process manager signalling the whole group may
+        # both deliver the same SIGTERM; it also ignores SIGINT (the arbiter sends SIGQUIT).
+        server = self.server = WorkerServer(self.config)
         sockets = [socket.socket(fileno=os.dup(listener.sock.fileno()))
                    for listener in self.sockets]
         for sock in sockets:

@@ -144,6 +144,23 @@ def test_sigterm_drains_every_worker_and_exits_0_without_orphans(
     assert not [pid for pid in workers if alive(pid)]
 
 
+def test_sigterm_to_every_process_at_once_is_still_graceful(
+        two_workers: ServerProcess) -> None:
+    # systemd's default KillMode signals the whole cgroup: each worker gets the SIGTERM
+    # directly and once more through the supervisor. That is one stop, not "stop now".
+    server = two_workers
+    workers = started_pids(server)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        slow = [pool.submit(get, server.port, "/slow") for _ in range(2)]
+        time.sleep(0.3)
+        assert server.proc is not None
+        for pid in [server.proc.pid, *workers]:
+            os.kill(pid, signal.SIGTERM)
+        for future in slow:
+            assert future.result(timeout=10) in workers
+    assert server.wait(timeout=15) == 0
+
+
 def test_sigint_is_a_graceful_stop_too(two_workers: ServerProcess) -> None:
     server = two_workers
     workers = started_pids(server)

@@ -9,8 +9,9 @@ which is how a hung worker is told from a busy one.
 A worker ignores SIGINT (a Ctrl+C in a terminal reaches the whole process group; the
 supervisor turns it into one SIGTERM per worker, so a single Ctrl+C never counts twice) and
 the supervisor's own commands (SIGHUP, SIGTTIN, SIGTTOU), and stops gracefully on SIGTERM,
-immediately on a second one. It also stops when its supervisor
-is gone, so a supervisor killed with SIGKILL leaves no orphans serving forever.
+immediately on a second one (unless the second comes within a second of the first: that is
+one stop request delivered both directly and through the supervisor). It also stops when
+its supervisor is gone, so a supervisor killed with SIGKILL leaves no orphans serving.
 
 This module must never bind sockets (workers serve the supervisor's) and must never be
 imported by the worker's app.
@@ -42,6 +43,7 @@ logger = logging.getLogger("moreweb.error")
 
 HEARTBEAT_INTERVAL = 0.5
 ACCEPT_GRACE = 0.25  # seconds a stopping worker waits for just-accepted requests
+DUPLICATE_STOP_WINDOW = 1.0  # a second SIGTERM this soon is the first one delivered twice
 _HEARTBEAT, _READY = 0, 1
 # Commands meant for the supervisor. Workers ignore them: a signal sent to the whole process
 # group (a terminal hang-up, `kill -HUP -PGID`) must not kill (SIGHUP) or suspend
@@ -60,8 +62,18 @@ class WorkerServer(Server):
     requests to arrive, which makes them in-flight requests that the drain completes.
     """
 
+    _first_stop_at: float | None = None
+
     def handle_exit(self, sig: int, frame: FrameType | None = None) -> None:
         if sig == signal.SIGINT:
+            return
+        now = time.monotonic()
+        if self._first_stop_at is None:
+            self._first_stop_at = now
+        elif now - self._first_stop_at < DUPLICATE_STOP_WINDOW:
+            # The same stop delivered twice: a process manager that signals the whole
+            # process group (systemd's default KillMode) *and* our supervisor forwarding it.
+            # Only a deliberate second request, later, means "stop now".
             return
         super().handle_exit(sig, frame)
 
