@@ -52,4 +52,6 @@ DIGITS_RE = re.compile(rb"[0-9]+")
 _QUOTED_STRING = rb'"(?:[\t !#-\[\]-~\x80-\xff]|\\[\t \x21-\x7e\x80-\xff])*"'
 _CHUNK_EXT = (rb"(?:[ \t]*;[ \t]*" + TOKEN + rb"(?:[ \t]*=[ \t]*(?:" + TOKEN + rb"|"
               + _QUOTED_STRING + rb"))?)*")
-CHUNK_HEADER_RE = re.compile(rb"([0-9A-Fa-f]+)" + _CHUNK_EXT + rb"[ \t]*\r\n")
+# No whitespace after the size unless an extension follows: "5 \r\n" is outside the grammar,
+# and disagreements over such bytes between hops are how chunked smuggling starts.
+CHUNK_HEADER_RE = re.compile(rb"([0-9A-Fa-f]+)" + _CHUNK_EXT + rb"\r\n")

@@ -113,6 +113,9 @@ def serialize_response(
     elif status_code == 304 or head_request:
         # The length fields of HEAD/304 describe the representation, not this message.
         writer = NO_BODY
+        if head_request and known_length and content_length is None and not chunked:
+            # RFC 9110 §9.3.2: the app produced its GET body whole; tell HEAD how long it is.
+            extra = b"content-length: %d\r\n" % known_length
     elif chunked:
         if content_length is not None:
             headers = _without(headers, (b"content-length",))

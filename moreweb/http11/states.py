@@ -88,6 +88,8 @@ EVENT_TRIGGERED: Final[dict[int, dict[State, dict[object, State]]]] = {
 
 _ROLE_NAMES: Final = ("client", "server")
 _GOING_AWAY: Final = (MUST_CLOSE, CLOSED)
+# Client states in which a state-triggered transition may be due.
+_COUPLED: Final = (MUST_CLOSE, CLOSED, MIGHT_SWITCH_PROTOCOL)
 
 
 class ConnectionState:
@@ -114,20 +116,24 @@ class ConnectionState:
 
     def process_event(self, role: int, event_type: type, accepted_switch: str | None = None
                       ) -> None:
-        """Apply one event sent by `role`; raise if the table does not allow it."""
-        state = self.states[role]
-        table = EVENT_TRIGGERED[role][state]
+        """Apply one event sent by `role`; raise if the table does not allow it.
+
+        Hot path: runs four times per request/response cycle (see bench/engine.py).
+        """
+        states = self.states
+        state = states[role]
         key: object = event_type if accepted_switch is None else (event_type, accepted_switch)
         try:
-            self.states[role] = table[key]
+            states[role] = EVENT_TRIGGERED[role][state][key]
         except KeyError:
             raise LocalProtocolError(
                 f"can't handle event type {event_type.__name__} when role="
                 f"{_ROLE_NAMES[role]} and state={state!r}", 500) from None
-        if role == CLIENT and event_type is Request and self.states[SERVER] is IDLE:
-            # A request obliges the server to answer it (RFC 9112 §9.3: responses in order).
-            self.states[SERVER] = SEND_RESPONSE
-        if role == SERVER and accepted_switch is not None:
+        if role == CLIENT:
+            if event_type is Request and states[SERVER] is IDLE:
+                # A request obliges the server to answer it (RFC 9112 §9.3: in order).
+                states[SERVER] = SEND_RESPONSE
+        elif accepted_switch is not None:
             if accepted_switch not in self.pending_switch_proposals:
                 raise LocalProtocolError(f"the client did not propose {accepted_switch!r}", 500)
             if self.states[CLIENT] is not MIGHT_SWITCH_PROTOCOL:
@@ -136,19 +142,17 @@ class ConnectionState:
                 raise LocalProtocolError("can't switch protocols before the request has ended",
                                          500)
             self.states[CLIENT] = SWITCHED_PROTOCOL
-        elif role == SERVER and event_type is Response:
+        elif event_type is Response and self.pending_switch_proposals:
             # Any final response that does not accept a switch declines every proposal.
             self.pending_switch_proposals.clear()
+        if (self.keep_alive and not self.pending_switch_proposals
+                and states[CLIENT] not in _COUPLED and states[SERVER] not in _GOING_AWAY):
+            return  # the common keep-alive case: nothing couples the two sides
         self._settle()
 
     def _settle(self) -> None:
         """Apply state-triggered transitions until nothing changes."""
         states = self.states
-        client, server = states
-        if (self.keep_alive and not self.pending_switch_proposals
-                and client is not MIGHT_SWITCH_PROTOCOL
-                and client not in _GOING_AWAY and server not in _GOING_AWAY):
-            return  # the common keep-alive case: nothing couples the two sides
         while True:
             before = (states[CLIENT], states[SERVER])
             if self.pending_switch_proposals:

@@ -224,7 +224,7 @@ def test_chunk_extensions_are_accepted_and_ignored(ext: bytes) -> None:
 
 
 @pytest.mark.parametrize("size", [b"0x3", b"+3", b"-3", b"3_0", b" 3", b"", b"g", b"3.0",
-                                  b"\xd9\xa3"])
+                                  b"\xd9\xa3", b"3 ", b"3\t"])
 def test_chunk_size_that_is_not_1_hexdig_is_400(size: bytes) -> None:
     assert rejects(chunked(size + b"\r\nabc\r\n0\r\n\r\n")).status_code == 400
 
