@@ -30,9 +30,11 @@ class ServerState:
 
     def refresh_default_headers(self, now: float | None = None) -> None:
         lines = []
-        if self._server_header:
+        # A user-supplied Server or Date header (`--header`) replaces ours, as in uvicorn.
+        custom = {name.lower() for name, _ in self._extra_headers}
+        if self._server_header and b"server" not in custom:
             lines.append(b"server: moreweb\r\n")
-        if self._date_header:
+        if self._date_header and b"date" not in custom:
             date = email.utils.formatdate(now, usegmt=True).encode("latin-1")
             lines.append(b"date: " + date + b"\r\n")
         for name, value in self._extra_headers:

@@ -354,3 +354,18 @@ def test_exception_right_after_start_before_anything_was_sent_gives_500() -> Non
         assert response.status_code == 500
         assert response.headers["connection"] == "close"
         assert httpx.get(server.url + "/ok").status_code == 200
+
+
+def test_connect_is_answered_501_and_never_reaches_the_app() -> None:
+    # RFC 9110 §9.3.6: a 2xx to CONNECT would open a tunnel, which ASGI cannot express.
+    seen: list[str] = []
+
+    async def app(scope: dict, receive: object, send: object) -> None:  # pragma: no cover
+        seen.append(scope["method"])
+
+    with serve(app) as server, server.raw() as conn:
+        conn.send(b"CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n")
+        response = conn.read_response()
+        assert response.status == 501
+        assert conn.is_closed()
+    assert seen == []

@@ -403,11 +403,9 @@ def test_cached_date_header_is_refreshed() -> None:
     assert abs(later - time.time()) < 3
 
 
-# -- known gaps, outside the files this suite's author may change (strict: they flip when fixed) --
+# -- HEAD length and --header overrides --
 
 
-@pytest.mark.xfail(strict=True, reason="engine: serialize_response adds no Content-Length for "
-                   "HEAD even when the whole body is known (moreweb/http11/response_head.py)")
 def test_head_with_app_sent_body_gets_the_get_content_length() -> None:
     # RFC 9110 §9.3.2/§8.6: a HEAD response may carry the Content-Length a GET would have.
     # The app sends its GET body in one message and no Content-Length of its own; the server
@@ -420,8 +418,6 @@ def test_head_with_app_sent_body_gets_the_get_content_length() -> None:
     assert head.header(b"content-length") == b"5"
 
 
-@pytest.mark.xfail(strict=True, reason="server_state.py always adds 'server: moreweb'; uvicorn "
-                   "drops its default Server header when --header sets one")
 def test_header_option_server_replaces_the_default_server_header() -> None:
     with serve(_single_body_app, headers=["Server: custom"]) as server, server.raw() as conn:
         conn.send(request("GET", "/"))

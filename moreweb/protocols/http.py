@@ -329,6 +329,10 @@ class HttpProtocol(asyncio.Protocol):
                                   or len(self.server_state.tasks) >= limit):
             self._respond_and_close(503, b"Service Unavailable")
             return None
+        if request.method == b"CONNECT":
+            # ASGI has no tunnels: answer here rather than let an app's 2xx open one.
+            self._respond_and_close(501, b"CONNECT is not supported")
+            return None
         if self._is_websocket_upgrade(request):
             self._upgrade_to_websocket(request)
             return None
