@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import signal
 import socket
@@ -33,7 +34,7 @@ async def app(scope, receive, send):
     if scope["type"] != "http":
         return
     body = json.dumps({"pid": os.getpid(), "listen_fds": os.environ.get("LISTEN_FDS"),
-                       "server": scope["server"]}).encode()
+                       "server": scope["server"], "client": scope["client"]}).encode()
     await send({"type": "http.response.start", "status": 200, "headers": []})
     await send({"type": "http.response.body", "body": body})
 """
@@ -175,21 +176,41 @@ def test_listen_pid_of_another_process_is_ignored(app_dir: str, listener: socket
         assert ask(server.port)["pid"] == server.proc.pid  # type: ignore[union-attr]
 
 
+DOCS = Path(__file__).resolve().parent.parent / "docs" / "deployment.md"
+
+
+def doc_snippet(name: str) -> str:
+    """The fenced block that follows `<!-- test: NAME -->` in docs/deployment.md."""
+    text = DOCS.read_text()
+    marker = text.index(f"<!-- test: {name} -->")
+    start = text.index("\n", text.index("```", marker)) + 1
+    return text[start:text.index("```", start)]
+
+
+def unit_values(unit: str, key: str) -> list[str]:
+    return [line.split("=", 1)[1] for line in unit.splitlines() if line.startswith(key + "=")]
+
+
 @pytest.mark.skipif(shutil.which("systemd-socket-activate") is None,
                     reason="systemd-socket-activate is not installed (package systemd)")
-def test_systemd_socket_activate_starts_the_server_on_first_connection(app_dir: str) -> None:
-    # The tool binds, waits for the first connection, then execs moreweb with LISTEN_FDS,
-    # exactly as a systemd .socket unit does (see docs/deployment.md).
-    probe = socket.socket()
-    probe.bind(("127.0.0.1", 0))
-    port = probe.getsockname()[1]
-    probe.close()
-    proc = subprocess.Popen(
-        ["systemd-socket-activate", "-l", f"127.0.0.1:{port}", "-E", "PYTHONPATH",
-         sys.executable, "-m", "moreweb", "fd_app:app", "--app-dir", app_dir],
-        env=subprocess_env(), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE, text=True,
-    )
+def test_documented_systemd_units_with_socket_activation(app_dir: str, tmp_path: Path) -> None:
+    # docs/deployment.md's units, run by systemd's own socket-activation tool: it binds the
+    # ListenStream socket, waits for the first connection, then execs ExecStart with
+    # LISTEN_FDS, as systemd does. Only the paths are swapped for temporary ones.
+    socket_unit = doc_snippet("systemd-socket")
+    service_unit = doc_snippet("systemd-service")
+    (listen,) = unit_values(socket_unit, "ListenStream")
+    path = str(tmp_path / Path(listen).name)
+    (exec_start,) = unit_values(service_unit, "ExecStart")
+    program, app, *options = shlex.split(exec_start)
+    assert program.endswith("/moreweb") and app == "app:app"
+    environment = dict(item.split("=", 1) for item in unit_values(service_unit, "Environment"))
+    command = ["systemd-socket-activate", "-l", path, "-E", "PYTHONPATH",
+               *[f"-E{name}={value}" for name, value in environment.items()],
+               sys.executable, "-m", "moreweb", "fd_app:app", "--app-dir", app_dir,
+               "--lifespan", "off", *options]
+    proc = subprocess.Popen(command, env=subprocess_env(), stdin=subprocess.DEVNULL,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     reader = _LineReader(proc.stderr)
     reader.start()
     try:
@@ -197,15 +218,40 @@ def test_systemd_socket_activate_starts_the_server_on_first_connection(app_dir: 
         while not any("Listening on" in line for line in reader.lines):
             assert time.monotonic() < deadline, "\n".join(reader.lines)
             time.sleep(0.05)
-        data = ask(port)
-        assert data["pid"] == proc.pid and data["listen_fds"] is None
+        data = unix_ask(path, b"X-Forwarded-For: 203.0.113.5\r\n")
+        assert data["pid"] != proc.pid and data["listen_fds"] is None
+        assert data["client"] == ["203.0.113.5", 0]  # --forwarded-allow-ips unix:
+        workers = int(environment["WEB_CONCURRENCY"])
+        wait_running(reader, proc, count=workers)
+        proc.send_signal(signal.SIGHUP)  # ExecReload
+        wait_for(reader, "Rolling restart complete")
+        proc.send_signal(signal.SIGTERM)  # systemctl stop, KillMode=mixed
+        assert proc.wait(timeout=20) == 0
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
+        if proc.poll() is None:
             proc.kill()
             proc.wait(timeout=5)
         reader.join(timeout=2)
         if proc.stderr is not None:
             proc.stderr.close()
+
+
+def unix_ask(path: str, extra: bytes = b"") -> dict[str, object]:
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.settimeout(10)
+        sock.connect(path)
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n" + extra + b"Connection: close\r\n\r\n")
+        chunks = []
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+    head, _, body = b"".join(chunks).partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200 "), head
+    result: dict[str, object] = json.loads(body)
+    return result
+
+
+def wait_for(reader: _LineReader, text: str, timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not any(text in line for line in list(reader.lines)):
+        assert time.monotonic() < deadline, "\n".join(reader.lines)
+        time.sleep(0.05)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import http.client
 import json
 import re
+import shlex
 import signal
 import ssl
 import subprocess
@@ -89,10 +90,12 @@ class Gunicorn:
 
 @contextmanager
 def gunicorn_running(app_dir: str, *options: str, env: dict[str, str] | None = None,
-                     wait: bool = True) -> Iterator[Gunicorn]:
-    command = [sys.executable, "-m", "gunicorn", "-k", "moreweb.workers.MorewebWorker",
-               "-b", "127.0.0.1:0", "--chdir", app_dir, *_control_socket_flags(), *options,
-               "gunicorn_app:app"]
+                     wait: bool = True, command: list[str] | None = None) -> Iterator[Gunicorn]:
+    if command is None:
+        command = ["-k", "moreweb.workers.MorewebWorker", "-b", "127.0.0.1:0", *options,
+                   "gunicorn_app:app"]
+    command = [sys.executable, "-m", "gunicorn", "--chdir", app_dir, *_control_socket_flags(),
+               *command]
     proc = subprocess.Popen(command, env=subprocess_env(env), stdin=subprocess.DEVNULL,
                             stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True)
@@ -225,3 +228,21 @@ def test_a_worker_that_fails_lifespan_startup_stops_gunicorn(app_dir: str) -> No
         code = server.proc.wait(timeout=20)
         assert code != 0
         assert "Worker failed to boot" in server.log
+
+
+def test_the_documented_gunicorn_command_runs(app_dir: str) -> None:
+    # docs/deployment.md's command line, with the app and the address swapped.
+    docs = Path(__file__).resolve().parent.parent / "docs" / "deployment.md"
+    text = docs.read_text()
+    marker = text.index("<!-- test: gunicorn -->")
+    start = text.index("\n", text.index("```", marker)) + 1
+    program, *arguments = shlex.split(text[start:text.index("```", start)])
+    assert program == "gunicorn"
+    arguments = ["gunicorn_app:app" if arg == "app:app" else arg for arg in arguments]
+    arguments[arguments.index("--bind") + 1] = "127.0.0.1:0"
+    with gunicorn_running(app_dir, command=arguments) as server:
+        workers = int(arguments[arguments.index("--workers") + 1])
+        server.wait_for(r"moreweb running on", count=workers)
+        assert get(server.port)["scheme"] == "http"
+        server.proc.send_signal(signal.SIGTERM)
+        assert server.proc.wait(timeout=20) == 0
