@@ -174,7 +174,14 @@ def _interpret(request: Request, end: int) -> ParsedHead:
     connection_tokens: list[bytes] = []
     expect_continue = False
     upgrade = False
-    for name, value in [field for field in request.headers if field[0] in _SPECIAL]:
+    specials = [field for field in request.headers if field[0] in _SPECIAL]
+    if len(specials) == 1 and specials[0][0] == b"host":
+        # Hot path: the common request carries a Host and nothing that changes its framing,
+        # keep-alive (HTTP/1.1 keeps, HTTP/1.0 closes) or expectations.
+        if grammar.HOST_RE.fullmatch(specials[0][1]) is None:
+            raise _error("invalid Host header")
+        return ParsedHead(request, end, None, http11, False, False)
+    for name, value in specials:
         if name == b"host":
             host_count += 1
             if not grammar.HOST_RE.fullmatch(value):

@@ -150,7 +150,8 @@ def serialize_response(
         extra += b"connection: close\r\n"
     elif not http11 and not has_connection:
         extra += b"connection: keep-alive\r\n"
-    head = b"".join((status_line(status_code, reason), default_fields,
+    line = None if reason else _STATUS_LINES.get(status_code)
+    head = b"".join((line or status_line(status_code, reason), default_fields,
                      serialize_fields(headers), extra, b"\r\n"))
     return head, writer, keep_alive
 
