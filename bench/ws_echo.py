@@ -440,12 +440,13 @@ class Measure:
         return self.server_cpu / self.rate * (1e6 if self.small else 1e3)
 
 
-def measure(args: argparse.Namespace, port: int, pid: int, mode: str) -> Measure:
+def measure(args: argparse.Namespace, port: int, pid: int, mode: str,
+            start_budget: float = 1.0) -> Measure:
     """Run the client processes against one server; sum what they counted."""
     connections = args.connections if mode == "small" else args.big_connections
     procs = max(1, min(args.client_procs, connections))
     # One shared clock: every client process counts over the same window.
-    start_at = time.time() + 1.0
+    start_at = time.time() + start_budget
     processes = []
     for index in range(procs):
         share = connections // procs + (index < connections % procs)
@@ -478,6 +479,20 @@ def measure(args: argparse.Namespace, port: int, pid: int, mode: str) -> Measure
                    small=mode == "small")
 
 
+def warm_up(args: argparse.Namespace, port: int, pid: int) -> None:
+    """A discarded run, connections opened and closed, before anything is measured.
+
+    A fresh CPython server on glibc is about twice as slow per small message until its malloc
+    has freed one large mmapped block: until then each 256 KiB `sock.recv` buffer that asyncio
+    allocates is an mmap + mremap + munmap with page faults (glibc raises its mmap threshold
+    only when such a block is freed whole). Closing the warm-up connections does that for
+    every server alike, so the table compares steady states.
+    """
+    warm = argparse.Namespace(**vars(args))
+    warm.duration, warm.warmup, warm.client_procs = args.server_warmup, 0.0, 1
+    measure(warm, port, pid, "small", start_budget=0.2)
+
+
 def _median(values: list[float]) -> float:
     return statistics.median(values) if values else 0.0
 
@@ -495,7 +510,8 @@ def report(results: dict[str, dict[str, list[Measure]]], args: argparse.Namespac
     lines = [
         "## WebSocket echo",
         "",
-        f"{args.rounds} round(s), {args.duration:g} s each after {args.warmup:g} s warm-up; "
+        f"{args.rounds} round(s), {args.duration:g} s each after {args.warmup:g} s warm-up "
+        f"(and {args.server_warmup:g} s of discarded traffic per fresh server); "
         f"client: {args.client} ({args.client_loop}, {args.client_procs} processes), "
         f"small: {args.connections} connections x "
         f"{len(SMALL_PAYLOAD)}-byte text, big: {args.big_connections} connections x 1 MiB "
@@ -546,6 +562,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the client's event loop (uvloop when installed)")
     p.add_argument("--compression", choices=("deflate",), default=None,
                    help="offer permessage-deflate (needs --client websockets)")
+    p.add_argument("--server-warmup", type=float, default=1.0,
+                   help="seconds of discarded traffic on each fresh server (default 1; 0: none)")
     p.add_argument("--quick", action="store_true", help="smoke run: 1 round of 2 s")
     p.add_argument("--output", type=Path, help="also write the Markdown report here")
     # Internal: run one measurement as the client process.
@@ -588,6 +606,8 @@ def main(argv: list[str] | None = None) -> int:
         for server in order:
             try:
                 with running(server, args.loop) as (port, process):
+                    if args.server_warmup:
+                        warm_up(args, port, process.pid)
                     for mode in modes:
                         got = measure(args, port, process.pid, mode)
                         results[server.key][mode].append(got)

@@ -104,7 +104,8 @@ def test_echo_app_answers_text_and_bytes_in_kind() -> None:
 def test_tiny_real_run_against_moreweb_reports_rates(capsys: Any) -> None:
     code = ws_echo.main(["--servers", "moreweb", "--rounds", "1", "--duration", "0.3",
                          "--warmup", "0.1", "--connections", "4", "--big-connections", "1",
-                         "--client-loop", "asyncio", "--client-procs", "2"])
+                         "--client-loop", "asyncio", "--client-procs", "2",
+                         "--server-warmup", "0.1"])
     assert code == 0
     out = capsys.readouterr().out
     row = next(line for line in out.splitlines() if line.startswith("| moreweb |"))
