@@ -13,7 +13,6 @@ import time
 from typing import Any
 
 import httpx
-import pytest
 from http_server_helpers import exchange, request, respond, serve
 
 Headers = list[tuple[bytes, bytes]]

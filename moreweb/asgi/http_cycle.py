@@ -30,6 +30,7 @@ from ..http11 import (
     Response,
 )
 from ..http11.states import SEND_RESPONSE
+from .runner import relay
 
 Message = dict[str, Any]
 Scope = dict[str, Any]
@@ -388,22 +389,4 @@ class _Suspensions:
             yielded = coro.send(None)
         except StopIteration as stop:
             return stop.value
-        cycle = self.cycle
-        while True:
-            if cycle._start is not None:
-                cycle.flush_head()
-            try:
-                value = yield yielded
-            except GeneratorExit:
-                coro.close()
-                raise
-            except BaseException as exc:
-                try:
-                    yielded = coro.throw(exc)
-                except StopIteration as stop:
-                    return stop.value
-            else:
-                try:
-                    yielded = coro.send(value)
-                except StopIteration as stop:
-                    return stop.value
+        return (yield from relay(coro, yielded, self.cycle.flush_head))

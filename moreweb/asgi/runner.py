@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import sys
-from collections.abc import Coroutine, Generator
+from collections.abc import Callable, Coroutine, Generator
 from typing import Any
 
 AppCoroutine = Coroutine[Any, Any, None]
@@ -94,24 +94,32 @@ class _EagerStep:
             await self
 
     def __await__(self) -> Generator[Any, Any, None]:
-        # Hand the Task what the coroutine is waiting on, then relay results and exceptions
-        # (cancellation included) exactly as if the Task had run the coroutine from the start.
-        coro = self.coro
-        yielded = self.yielded
-        self.yielded = None
-        while True:
+        yielded, self.yielded = self.yielded, None
+        yield from relay(self.coro, yielded)
+
+
+def relay(coro: Coroutine[Any, Any, Any], yielded: Any,
+          before_wait: Callable[[], None] | None = None) -> Generator[Any, Any, Any]:
+    """Drive `coro`, already suspended on `yielded`, from inside the awaiting Task.
+
+    Results, exceptions and cancellation pass through unchanged, exactly as if the Task had
+    run `coro` itself; `before_wait` runs each time the coroutine is about to wait.
+    """
+    while True:
+        if before_wait is not None:
+            before_wait()
+        try:
+            value = yield yielded
+        except GeneratorExit:
+            coro.close()
+            raise
+        except BaseException as exc:
             try:
-                value = yield yielded
-            except GeneratorExit:
-                coro.close()
-                raise
-            except BaseException as exc:
-                try:
-                    yielded = coro.throw(exc)
-                except StopIteration:
-                    return
-            else:
-                try:
-                    yielded = coro.send(value)
-                except StopIteration:
-                    return
+                yielded = coro.throw(exc)
+            except StopIteration as stop:
+                return stop.value
+        else:
+            try:
+                yielded = coro.send(value)
+            except StopIteration as stop:
+                return stop.value

@@ -47,6 +47,16 @@ def decode_path(raw_path: bytes) -> str:
     return unquote(text, encoding="utf-8", errors="replace")
 
 
+def _target_fields(target: bytes, root_path: str) -> tuple[str, bytes, bytes]:
+    """(path, raw_path, query_string); like uvicorn, both paths include `root_path`."""
+    raw_path, query = split_target(target)
+    path = decode_path(raw_path)
+    if root_path:
+        path = root_path + path
+        raw_path = root_path.encode("utf-8") + raw_path
+    return path, raw_path, query
+
+
 def http_scope(
     request: Request,
     *,
@@ -57,12 +67,8 @@ def http_scope(
     app_state: dict[str, Any],
     extensions: dict[str, Any],
 ) -> dict[str, Any]:
-    raw_path, query = split_target(request.target)
+    path, raw_path, query = _target_fields(request.target, root_path)
     method = request.method
-    path = decode_path(raw_path)
-    if root_path:
-        path = root_path + path
-        raw_path = root_path.encode("utf-8") + raw_path
     return {
         "type": "http",
         "asgi": {"version": ASGI_VERSION, "spec_version": SPEC_VERSION},
@@ -92,11 +98,7 @@ def websocket_scope(
     subprotocols: list[str],
     extensions: dict[str, Any],
 ) -> dict[str, Any]:
-    raw_path, query = split_target(request.target)
-    path = decode_path(raw_path)
-    if root_path:
-        path = root_path + path
-        raw_path = root_path.encode("utf-8") + raw_path
+    path, raw_path, query = _target_fields(request.target, root_path)
     return {
         "type": "websocket",
         "asgi": {"version": ASGI_VERSION, "spec_version": SPEC_VERSION},

@@ -35,6 +35,7 @@ from ..http11 import (
 )
 from ..http11.states import DONE, IDLE, MUST_CLOSE, SEND_RESPONSE
 from ..websocket.handshake import is_websocket_upgrade
+from .flow import FlowControl
 from .timer import Deadline
 
 if TYPE_CHECKING:
@@ -58,7 +59,7 @@ def _address(value: Any) -> tuple[str, int] | None:
     return None
 
 
-class HttpProtocol(asyncio.Protocol):
+class HttpProtocol(FlowControl, asyncio.Protocol):
     tls: dict[str, Any] | None = None  # the ASGI "tls" extension, on TLS connections only
 
     def __init__(self, config: Config, server_state: ServerState,
@@ -76,7 +77,6 @@ class HttpProtocol(asyncio.Protocol):
         self.conn = Connection(self.limits)
         self.cycle: HttpCycle | None = None
         self.corked = False
-        self.write_paused = False
         # Decided once per connection: `--no-access-log` must cost nothing per request.
         self.access_log = config.access_log and logging.getLogger(
             "moreweb.access").isEnabledFor(logging.INFO)
@@ -85,8 +85,7 @@ class HttpProtocol(asyncio.Protocol):
         self._pipelined = False
         self._flush_scheduled = False
         self._sending_file = False  # the transport refuses writes while sendfile runs
-        self._drain_waiters: list[asyncio.Future[None]] = []
-        self._reading_paused = False
+        self._init_flow()
         self._processing = False
         self._closing = False
         self._lost = False
@@ -128,10 +127,7 @@ class HttpProtocol(asyncio.Protocol):
         cycle = self.cycle
         if cycle is not None and not cycle.response_complete:
             cycle.disconnect()
-        for waiter in self._drain_waiters:
-            if not waiter.done():
-                waiter.set_result(None)
-        self._drain_waiters.clear()
+        self._release_drain_waiters()
 
     def eof_received(self) -> bool | None:
         # Let the engine judge what it has (an unfinished head still earns its 400), then
@@ -153,16 +149,6 @@ class HttpProtocol(asyncio.Protocol):
                 self.pause_reading()
             return
         self._process()
-
-    def pause_writing(self) -> None:
-        self.write_paused = True
-
-    def resume_writing(self) -> None:
-        self.write_paused = False
-        for waiter in self._drain_waiters:
-            if not waiter.done():
-                waiter.set_result(None)
-        self._drain_waiters.clear()
 
     # -- the Wire interface used by HttpCycle -------------------------------------------------
 
@@ -186,22 +172,6 @@ class HttpProtocol(asyncio.Protocol):
                 self.loop.call_soon(self._flush)
         elif not self._lost:
             self.transport.write(data)  # type: ignore[union-attr]
-
-    async def drain(self) -> None:
-        if self.write_paused and not self._lost:
-            waiter = self.loop.create_future()
-            self._drain_waiters.append(waiter)
-            await waiter
-
-    def pause_reading(self) -> None:
-        if not self._reading_paused and not self._lost:
-            self._reading_paused = True
-            self.transport.pause_reading()  # type: ignore[union-attr]
-
-    def resume_reading(self) -> None:
-        if self._reading_paused and not self._lost:
-            self._reading_paused = False
-            self.transport.resume_reading()  # type: ignore[union-attr]
 
     async def sendfile(self, file: Any, offset: int, count: int) -> bool:
         if self._lost or self.scheme == "https":

@@ -46,6 +46,7 @@ from ..websocket import (
     Connection as WsConnection,
 )
 from ..websocket import LocalProtocolError as WsLocalProtocolError
+from .flow import FlowControl
 
 if TYPE_CHECKING:
     from ..config import Config
@@ -58,7 +59,7 @@ CLOSE_TIMEOUT = 5.0
 _GOING_AWAY = 1012  # "service restart": what uvicorn and browsers expect on shutdown
 
 
-class WebSocketProtocol(asyncio.Protocol):
+class WebSocketProtocol(FlowControl, asyncio.Protocol):
     def __init__(self, config: Config, server_state: ServerState, app_state: dict[str, Any],
                  loop: asyncio.AbstractEventLoop | None = None) -> None:
         self.config = config
@@ -70,9 +71,7 @@ class WebSocketProtocol(asyncio.Protocol):
         self.ws: WsConnection | None = None
         self.cycle: WebSocketCycle | None = None
         self.handshake_request: HandshakeRequest | None = None
-        self.write_paused = False
-        self._drain_waiters: list[asyncio.Future[None]] = []
-        self._reading_paused = False
+        self._init_flow()
         self._lost = False
         self._pending = b""
         self._ping_handle: asyncio.TimerHandle | None = None
@@ -133,20 +132,7 @@ class WebSocketProtocol(asyncio.Protocol):
                 handle.cancel()
         if self.cycle is not None:
             self.cycle.disconnect(1006, "")
-        for waiter in self._drain_waiters:
-            if not waiter.done():
-                waiter.set_result(None)
-        self._drain_waiters.clear()
-
-    def pause_writing(self) -> None:
-        self.write_paused = True
-
-    def resume_writing(self) -> None:
-        self.write_paused = False
-        for waiter in self._drain_waiters:
-            if not waiter.done():
-                waiter.set_result(None)
-        self._drain_waiters.clear()
+        self._release_drain_waiters()
 
     # -- codec events ----------------------------------------------------------------------------
 
@@ -243,22 +229,6 @@ class WebSocketProtocol(asyncio.Protocol):
     def abort(self) -> None:
         if self.transport is not None and not self._lost:
             self.transport.abort()
-
-    async def drain(self) -> None:
-        if self.write_paused and not self._lost:
-            waiter = self.loop.create_future()
-            self._drain_waiters.append(waiter)
-            await waiter
-
-    def pause_reading(self) -> None:
-        if not self._reading_paused and not self._lost and self.transport is not None:
-            self._reading_paused = True
-            self.transport.pause_reading()
-
-    def resume_reading(self) -> None:
-        if self._reading_paused and not self._lost and self.transport is not None:
-            self._reading_paused = False
-            self.transport.resume_reading()
 
     # -- helpers ---------------------------------------------------------------------------------
 
