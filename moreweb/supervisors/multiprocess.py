@@ -47,6 +47,7 @@ logger = logging.getLogger("moreweb.error")
 HANDLED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGTTIN,
                    signal.SIGTTOU)
 TICK = 0.5  # the longest the supervisor sleeps when nothing happens
+FAST_TICK = 0.05  # while a worker is starting: readiness is polled, not signalled
 BOOT_FAILURES = (EXIT_FAILURE, EXIT_STARTUP_FAILURE)
 KILL_MARGIN = 5.0  # seconds past the graceful timeout before a retiring worker is killed
 MAX_BACKOFF = 30.0
@@ -83,7 +84,8 @@ class Multiprocess:
             for _ in range(self.target):
                 self._spawn()
             while not self.should_exit:
-                self._wait(TICK)
+                starting = any(not worker.ready for worker in self.workers)
+                self._wait(FAST_TICK if starting or self._roll else TICK)
                 self._handle_signals()
                 self._reap()
                 self._check_health()
