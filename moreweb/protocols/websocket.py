@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from typing import TYPE_CHECKING, Any
 
 from ..asgi.scope import websocket_scope
@@ -59,7 +60,23 @@ CLOSE_TIMEOUT = 5.0
 _GOING_AWAY = 1012  # "service restart": what uvicorn and browsers expect on shutdown
 
 
-class WebSocketProtocol(FlowControl, asyncio.Protocol):
+#: Socket reads land in one buffer per thread (an event loop runs reads one at a time, and each
+#: is copied out before the next). asyncio's plain `data_received` path allocates a fresh 256 KiB
+#: buffer per read instead, which glibc serves with mmap + mremap + munmap and page faults until
+#: the process happens to free a larger block: about twice the CPU per small message
+#: (bench/ws_echo.py).
+_READ_SIZE = 256 * 1024
+_read_buffers = threading.local()
+
+
+def _read_buffer() -> memoryview:
+    buffer: memoryview | None = getattr(_read_buffers, "view", None)
+    if buffer is None:
+        buffer = _read_buffers.view = memoryview(bytearray(_READ_SIZE))
+    return buffer
+
+
+class WebSocketProtocol(FlowControl, asyncio.BufferedProtocol):
     def __init__(self, config: Config, server_state: ServerState, app_state: dict[str, Any],
                  loop: asyncio.AbstractEventLoop | None = None) -> None:
         self.config = config
@@ -108,7 +125,13 @@ class WebSocketProtocol(FlowControl, asyncio.Protocol):
         self.server_state.tasks.add(task)
         task.add_done_callback(self.server_state.tasks.discard)
 
-    # -- asyncio.Protocol ------------------------------------------------------------------------
+    # -- asyncio.BufferedProtocol ----------------------------------------------------------------
+
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return _read_buffer()
+
+    def buffer_updated(self, nbytes: int) -> None:
+        self.data_received(bytes(_read_buffer()[:nbytes]))
 
     def data_received(self, data: bytes) -> None:
         ws = self.ws
