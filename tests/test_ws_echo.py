@@ -356,3 +356,19 @@ def test_http_keep_alive_and_head_timeouts_do_not_close_an_idle_websocket() -> N
             return str(await ws.recv())
 
     assert run(scenario()) == "still open"
+
+
+def test_concurrent_large_messages_never_mix_bytes_between_connections() -> None:
+    # Reads from every connection share one buffer per thread; each must be copied out intact.
+    blobs = [os.urandom(1024 * 1024 + i) for i in range(8)]
+
+    async def scenario() -> list[bool]:
+        async with serve(echo_app(), ws_per_message_deflate=False) as srv:
+            async def one(blob: bytes) -> bool:
+                async with connect(srv.url(), max_size=None, compression=None) as ws:
+                    await ws.send(blob)
+                    return await ws.recv() == blob
+
+            return list(await asyncio.gather(*(one(blob) for blob in blobs)))
+
+    assert run(scenario(), timeout=30) == [True] * 8
