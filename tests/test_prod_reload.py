@@ -259,3 +259,13 @@ def test_create_watcher_falls_back_to_the_poller(tmp_path: Path,
     assert watcher.name == "StatReload"
     with pytest.raises(ImportError):
         create_watcher([str(tmp_path)], use_watchfiles=True)
+
+
+def test_missing_reload_dirs_are_skipped_with_a_warning(tmp_path: Path,
+                                                        caplog: pytest.LogCaptureFixture) -> None:
+    from moreweb.config import Config
+    from moreweb.supervisors.reload import ChangeReload
+
+    config = Config("app:app", reload=True, reload_dirs=[str(tmp_path / "nope"), str(tmp_path)])
+    assert ChangeReload(config, []).directories == [str(tmp_path)]
+    assert "is not a directory" in caplog.text

@@ -53,7 +53,7 @@ class ChangeReload:
         self.config = config
         self.sockets = list(sockets)
         self.context = context or multiprocessing.get_context("spawn")
-        self.directories = [os.path.abspath(d) for d in config.reload_dirs] or [os.getcwd()]
+        self.directories = _existing_directories(config.reload_dirs) or [os.getcwd()]
         self.watcher_factory = watcher_factory or self._default_watcher
         self.worker: WorkerHandle | None = None
         self.should_exit = False
@@ -172,6 +172,17 @@ class ChangeReload:
             with contextlib.suppress(OSError):
                 os.close(fd)
         self._wakeup_r = self._wakeup_w = -1
+
+
+def _existing_directories(directories: Sequence[str]) -> list[str]:
+    found = []
+    for directory in directories:
+        path = os.path.abspath(directory)
+        if os.path.isdir(path):
+            found.append(path)
+        else:
+            logger.warning("--reload-dir %r is not a directory; not watching it.", directory)
+    return found
 
 
 def _describe(changes: set[Path]) -> str:
