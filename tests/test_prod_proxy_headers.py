@@ -192,8 +192,13 @@ def test_families_that_agree_are_merged() -> None:
 
 def test_families_that_disagree_are_both_ignored(caplog: pytest.LogCaptureFixture) -> None:
     # The proxy manages X-Forwarded-For; the client forged Forwarded (or the reverse).
-    with caplog.at_level(logging.WARNING, logger="moreweb.error"):
-        scope = seen([("Forwarded", "for=6.6.6.6"), ("X-Forwarded-For", "203.0.113.9")])
+    logger = logging.getLogger("moreweb.error")
+    logger.addHandler(caplog.handler)  # other tests may have stopped propagation to root
+    try:
+        with caplog.at_level(logging.WARNING, logger="moreweb.error"):
+            scope = seen([("Forwarded", "for=6.6.6.6"), ("X-Forwarded-For", "203.0.113.9")])
+    finally:
+        logger.removeHandler(caplog.handler)
     assert scope["client"] == ("127.0.0.1", 5000)
     assert "disagree" in caplog.text
 

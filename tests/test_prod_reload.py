@@ -8,6 +8,7 @@ with watchfiles when it is installed. Watcher unit tests use temporary trees.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import signal
@@ -267,5 +268,11 @@ def test_missing_reload_dirs_are_skipped_with_a_warning(tmp_path: Path,
     from moreweb.supervisors.reload import ChangeReload
 
     config = Config("app:app", reload=True, reload_dirs=[str(tmp_path / "nope"), str(tmp_path)])
-    assert ChangeReload(config, []).directories == [str(tmp_path)]
+    logger = logging.getLogger("moreweb.error")
+    logger.addHandler(caplog.handler)  # other tests may have stopped propagation to root
+    try:
+        with caplog.at_level(logging.WARNING, logger="moreweb.error"):
+            assert ChangeReload(config, []).directories == [str(tmp_path)]
+    finally:
+        logger.removeHandler(caplog.handler)
     assert "is not a directory" in caplog.text
