@@ -62,7 +62,7 @@ class Multiprocess:
         self.sockets = list(sockets)
         self.context = context or process_context()
         self.target = config.workers
-        self.healthcheck_timeout = getattr(config, "timeout_worker_healthcheck", 30.0)
+        self.healthcheck_timeout = config.timeout_worker_healthcheck
         self.workers: list[WorkerHandle] = []  # serving or starting
         self.retiring: list[WorkerHandle] = []  # asked to stop, not yet gone
         self.exit_code = 0
@@ -245,7 +245,6 @@ class Multiprocess:
         logger.info("Stopping %d workers", len(self.workers) + len(self.retiring))
         for worker in list(self.workers):
             self._retire(worker)
-        forwarded = 0
         graceful = self.config.timeout_graceful_shutdown
         deadline = None if graceful is None else time.monotonic() + graceful + KILL_MARGIN
         while self.retiring:
@@ -255,7 +254,6 @@ class Multiprocess:
             while self._signals:
                 sig = self._signals.pop(0)
                 if sig in (signal.SIGINT, signal.SIGTERM):
-                    forwarded += 1
                     for worker in self.retiring:
                         worker.retire()
             if deadline is not None and time.monotonic() > deadline:
