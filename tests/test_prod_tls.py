@@ -232,3 +232,12 @@ def test_rfc4514_name_escapes_and_orders() -> None:
                (("commonName", " lead"), ("userId", "x#")))
     assert rfc4514_name(subject) == "CN=\\ lead+UID=x#,O=A\\+B,C=FR"
     assert rfc4514_name(()) is None
+
+
+def test_tls_with_workers(pki: Pki, app_dir: str) -> None:
+    # Each worker builds its own TLS context from the same options.
+    with serve(app_dir, *tls_options(pki), "--workers", "2", "--lifespan", "off") as server:
+        for _ in range(4):
+            head, body = https_get(server.port, pki.client_context())
+            assert head.startswith(b"HTTP/1.1 200 ")
+            assert json.loads(body)["tls"]["server_cert"].startswith("-----BEGIN CERTIFICATE")
