@@ -150,16 +150,21 @@ class Server:
             return protocol_class(config, self.server_state, self.app_state)
 
         loop = asyncio.get_running_loop()
+        # prod (issue 6): the TLS handshake counts against the request-head timeout, so a
+        # client that connects and never handshakes cannot hold a connection for asyncio's
+        # default 60 s (the protocol's own head deadline only starts after the handshake).
+        tls: dict[str, Any] = {} if config.ssl is None else {
+            "ssl": config.ssl, "ssl_handshake_timeout": config.timeout_request_head}
         try:
             for sock in listen_sockets:
                 server: asyncio.AbstractServer
                 if sock.family == socket.AF_UNIX:
                     server = await loop.create_unix_server(
-                        create_protocol, sock=sock, ssl=config.ssl, backlog=config.backlog
+                        create_protocol, sock=sock, backlog=config.backlog, **tls
                     )
                 else:
                     server = await loop.create_server(
-                        create_protocol, sock=sock, ssl=config.ssl, backlog=config.backlog
+                        create_protocol, sock=sock, backlog=config.backlog, **tls
                     )
                 self.servers.append(server)
         except OSError as exc:
