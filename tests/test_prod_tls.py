@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import socket
 import ssl
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -241,3 +242,19 @@ def test_tls_with_workers(pki: Pki, app_dir: str) -> None:
             head, body = https_get(server.port, pki.client_context())
             assert head.startswith(b"HTTP/1.1 200 ")
             assert json.loads(body)["tls"]["server_cert"].startswith("-----BEGIN CERTIFICATE")
+
+
+@pytest.mark.parametrize("loop", ["auto", "asyncio"])
+def test_a_client_that_never_handshakes_is_dropped_after_the_head_timeout(
+        pki: Pki, app_dir: str, loop: str) -> None:
+    with serve(app_dir, *tls_options(pki), "--timeout-request-head", "0.5",
+               "--loop", loop) as server:
+        with socket.create_connection(("127.0.0.1", server.port), timeout=5) as idle:
+            start = time.monotonic()
+            try:
+                assert idle.recv(1) == b""  # closed by the server, not by our timeout
+            except ConnectionResetError:
+                pass
+            assert time.monotonic() - start < 4
+        head, _ = https_get(server.port, pki.client_context())
+        assert head.startswith(b"HTTP/1.1 200 ")
