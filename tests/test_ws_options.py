@@ -121,3 +121,35 @@ def test_wss_scheme_over_tls(tmp_path: Path) -> None:
     assert probe.scopes[0]["scheme"] == "wss"
     assert probe.scopes[0]["path"] == "/secure"
     assert probe.received[-1]["code"] == 1000
+
+
+def test_trusted_proxy_headers_set_the_websocket_scheme_and_client() -> None:
+    # Behind a TLS-terminating proxy on 127.0.0.1 (trusted by default), the app must see wss
+    # and the real client, as uvicorn's users expect.
+    probe = AppProbe()
+
+    async def scenario() -> None:
+        async with serve(echo_app(probe)) as srv, connect(
+                srv.url(), additional_headers={"X-Forwarded-Proto": "https",
+                                               "X-Forwarded-For": "203.0.113.7"}) as ws:
+            await ws.send("x")
+            await ws.recv()
+
+    run(scenario())
+    assert probe.scopes[0]["scheme"] == "wss"
+    assert probe.scopes[0]["client"][0] == "203.0.113.7"
+
+
+def test_untrusted_proxy_headers_are_ignored_for_websockets() -> None:
+    probe = AppProbe()
+
+    async def scenario() -> None:
+        async with serve(echo_app(probe), forwarded_allow_ips="10.9.9.9") as srv, connect(
+                srv.url(), additional_headers={"X-Forwarded-Proto": "https",
+                                               "X-Forwarded-For": "203.0.113.7"}) as ws:
+            await ws.send("x")
+            await ws.recv()
+
+    run(scenario())
+    assert probe.scopes[0]["scheme"] == "ws"
+    assert probe.scopes[0]["client"][0] == "127.0.0.1"
