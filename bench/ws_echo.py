@@ -485,8 +485,9 @@ def warm_up(args: argparse.Namespace, port: int, pid: int) -> None:
     A fresh CPython server on glibc is about twice as slow per small message until its malloc
     has freed one large mmapped block: until then each 256 KiB `sock.recv` buffer that asyncio
     allocates is an mmap + mremap + munmap with page faults (glibc raises its mmap threshold
-    only when such a block is freed whole). Closing the warm-up connections does that for
-    every server alike, so the table compares steady states.
+    only when such a block is freed whole). moreweb reads into a reused buffer and never pays
+    this; closing the warm-up connections ends it for the others, so the table compares
+    steady states.
     """
     warm = argparse.Namespace(**vars(args))
     warm.duration, warm.warmup, warm.client_procs = args.server_warmup, 0.0, 1
