@@ -208,7 +208,8 @@ def build_parser() -> argparse.ArgumentParser:
                        "$FORWARDED_ALLOW_IPS or 127.0.0.1,::1)")
 
     group = parser.add_argument_group("WebSocket")
-    group.add_argument("--ws", choices=WS_CHOICES, help="default auto")
+    group.add_argument("--ws", choices=WS_CHOICES,
+                       help="default auto; uvicorn's implementation names mean auto")
     group.add_argument("--ws-max-size", metavar="BYTES", type=_int_at_least(1),
                        help="largest message in bytes (default 16777216)")
     group.add_argument("--ws-max-queue", metavar="N", type=_int_at_least(1),
@@ -253,7 +254,7 @@ def build_parser() -> argparse.ArgumentParser:
     group.add_argument("--ssl-cert-reqs", metavar="0|1|2", type=_int_at_least(0, 2),
                        help="client certificates: 0 none, 1 optional, 2 required (default 0)")
     group.add_argument("--ssl-ciphers", metavar="CIPHERS",
-                       help="OpenSSL cipher list (default TLSv1)")
+                       help="OpenSSL cipher list for TLS <= 1.2 (default: OpenSSL's)")
     return parser
 
 

@@ -36,7 +36,9 @@ __all__ = [
 ]
 
 LOOP_CHOICES = ("auto", "asyncio", "uvloop")
-WS_CHOICES = ("auto", "none")
+WS_CHOICES = ("auto", "none", "websockets", "websockets-sansio", "wsproto")
+# uvicorn's implementation names all mean "WebSockets on" here: moreweb has one, built in.
+_WS_ALIASES = {"websockets": "auto", "websockets-sansio": "auto", "wsproto": "auto"}
 LIFESPAN_CHOICES = ("auto", "on", "off")
 INTERFACE_CHOICES = ("auto", "asgi3", "asgi2")
 SSL_CERT_REQS_CHOICES = (ssl.CERT_NONE, ssl.CERT_OPTIONAL, ssl.CERT_REQUIRED)
@@ -113,7 +115,7 @@ class Config:
         ssl_keyfile_password: str | None = None,
         ssl_cert_reqs: int = ssl.CERT_NONE,
         ssl_ca_certs: str | None = None,
-        ssl_ciphers: str = "TLSv1",
+        ssl_ciphers: str | None = None,
         headers: Iterable[tuple[str, str] | Sequence[str] | str] | None = None,
         factory: bool = False,
         app_dir: str | None = ".",
@@ -142,7 +144,7 @@ class Config:
                 resolve_loop("uvloop")  # imports it: an installed but broken uvloop fails here
             except ImportError as exc:
                 raise ConfigError(str(exc)) from None
-        self.ws = _choice("ws", ws, WS_CHOICES)
+        self.ws = _WS_ALIASES.get(ws, ws) if ws in WS_CHOICES else _choice("ws", ws, WS_CHOICES)
         self.ws_max_size = _int_in("ws_max_size", ws_max_size, 1)
         self.ws_max_queue = _int_in("ws_max_queue", ws_max_queue, 1)
         self.ws_ping_interval = _optional_positive("ws_ping_interval", ws_ping_interval)
@@ -311,7 +313,7 @@ def create_ssl_context(
     password: str | None = None,
     cert_reqs: int = ssl.CERT_NONE,
     ca_certs: str | None = None,
-    ciphers: str | None = "TLSv1",
+    ciphers: str | None = None,
 ) -> ssl.SSLContext:
     """Build the server-side TLS context from the --ssl-* options."""
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)

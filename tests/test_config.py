@@ -60,7 +60,7 @@ def test_defaults_match_the_contract() -> None:
     assert config.workers == 1
     assert config.reload is False and config.reload_delay == 0.25
     assert config.limit_max_requests is None and config.limit_max_requests_jitter == 0
-    assert config.ssl_cert_reqs == ssl.CERT_NONE and config.ssl_ciphers == "TLSv1"
+    assert config.ssl_cert_reqs == ssl.CERT_NONE and config.ssl_ciphers is None
     assert config.loaded is False
 
 
@@ -92,7 +92,7 @@ def test_headers_are_lowercased_latin1_pairs() -> None:
         ({"limit_concurrency": 0}, "limit_concurrency: 0 must be at least 1"),
         ({"lifespan": "maybe"}, "lifespan: 'maybe' is not one of auto, on, off"),
         ({"interface": "wsgi"}, "interface: 'wsgi' is not one of"),
-        ({"ws": "websockets"}, "ws: 'websockets' is not one of auto, none"),
+        ({"ws": "sockets"}, "ws: 'sockets' is not one of auto, none"),
         ({"loop": "trio"}, "loop: 'trio' is not one of"),
         ({"log_level": "loud"}, "log_level: 'loud' is not one of"),
         ({"timeout_request_head": 0}, "timeout_request_head: must be greater than 0"),
@@ -136,7 +136,7 @@ def test_env_file_is_applied_before_environment_defaults(
 
 
 def test_load_keeps_asgi3_apps_as_they_are() -> None:
-    config = Config(asgi3_app)
+    config = Config(asgi3_app, proxy_headers=False)
     config.load()
     assert config.loaded is True
     assert config.loaded_app is asgi3_app
@@ -144,7 +144,7 @@ def test_load_keeps_asgi3_apps_as_they_are() -> None:
 
 
 def test_load_wraps_asgi2_apps() -> None:
-    config = Config(ASGI2App)
+    config = Config(ASGI2App, proxy_headers=False)
     config.load()
     assert isinstance(config.loaded_app, ASGI2Adapter)
     assert config.interface == "asgi2"
@@ -162,7 +162,7 @@ def test_factory_is_called_once_without_arguments() -> None:
         calls.append(1)
         return asgi3_app
 
-    config = Config(factory, factory=True)
+    config = Config(factory, factory=True, proxy_headers=False)
     config.load()
     config.load()  # loading twice is harmless
     assert config.loaded_app is asgi3_app
@@ -194,7 +194,8 @@ def test_app_dir_is_put_first_on_sys_path(tmp_path: Path, monkeypatch: pytest.Mo
     (tmp_path / "config_app_dir_mod.py").write_text(
         "async def app(scope, receive, send):\n    pass\n"
     )
-    config = Config("config_app_dir_mod:app", app_dir=str(tmp_path))
+    config = Config("config_app_dir_mod:app", app_dir=str(tmp_path),
+                    proxy_headers=False)
     config.load()
     assert sys.path[0] == str(tmp_path)
     assert config.loaded_app.__module__ == "config_app_dir_mod"
@@ -240,3 +241,9 @@ class TestInterfaceDetection:
             return ASGI2App(scope)
 
         assert detect_interface(app) == "asgi2"
+
+
+@pytest.mark.parametrize("name", ["websockets", "websockets-sansio", "wsproto"])
+def test_uvicorn_ws_implementation_names_mean_auto(name: str) -> None:
+    # A uvicorn command line with --ws websockets must keep working after s/uvicorn/moreweb/.
+    assert Config(asgi3_app, ws=name).ws == "auto"

@@ -375,7 +375,8 @@ class HttpProtocol(FlowControl, asyncio.Protocol):
         transport = self.transport
         transport.set_protocol(protocol)  # type: ignore[union-attr]
         protocol.handshake(transport, self.conn, request,  # type: ignore[arg-type]
-                           client=self.client, server=self.server, scheme=self.scheme)
+                           client=self.client, server=self.server, scheme=self.scheme,
+                           tls=self.tls)
 
     # -- graceful shutdown ----------------------------------------------------------------------
 

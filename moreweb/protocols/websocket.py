@@ -100,7 +100,7 @@ class WebSocketProtocol(FlowControl, asyncio.BufferedProtocol):
 
     def handshake(self, transport: asyncio.Transport, http: HttpConnection, request: Request,
                   *, client: tuple[str, int] | None, server: tuple[str, int] | None,
-                  scheme: str) -> None:
+                  scheme: str, tls: dict[str, Any] | None = None) -> None:
         self.transport = transport
         self.http = http
         self.server_state.connections.add(self)
@@ -119,7 +119,7 @@ class WebSocketProtocol(FlowControl, asyncio.BufferedProtocol):
             request, scheme="wss" if scheme == "https" else "ws", client=client, server=server,
             root_path=self.config.root_path, app_state=self.app_state,
             subprotocols=self.handshake_request.subprotocols,
-            extensions={"websocket.http.response": {}})
+            extensions={"websocket.http.response": {}, **({"tls": tls} if tls else {})})
         self.cycle = WebSocketCycle(self, scope, max(1, self.config.ws_max_queue))
         self.task = task = self.loop.create_task(self.cycle.run(self.config.loaded_app))
         self.server_state.tasks.add(task)
