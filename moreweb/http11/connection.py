@@ -68,6 +68,7 @@ class Connection:
         "default_fields",
         "limits",
         "they_are_waiting_for_100_continue",
+        "upgrade_field",
     )
 
     def __init__(self, limits: Limits | None = None) -> None:
@@ -76,6 +77,9 @@ class Connection:
         #: the server refreshes them, the engine only copies them.
         self.default_fields = b""
         self.they_are_waiting_for_100_continue = False
+        #: The current request carries an Upgrade field (whether or not it is a valid
+        #: proposal): lets the protocol skip looking for WebSocket upgrades on the hot path.
+        self.upgrade_field = False
         self._state = ConnectionState()
         self._buf = b""
         self._pos = 0
@@ -200,6 +204,7 @@ class Connection:
         elif method == b"CONNECT":
             state.process_client_switch_proposal(SWITCH_CONNECT)
         self._reader = parsed.body
+        self.upgrade_field = parsed.upgrade_field
         self._method = method
         self._head_request = method == b"HEAD"
         self._http11 = request.http_version == b"1.1"

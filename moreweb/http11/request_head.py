@@ -35,6 +35,7 @@ class ParsedHead(NamedTuple):
     keep_alive: bool
     expect_continue: bool
     upgrade: bool               # the client proposes an Upgrade (RFC 9110 §7.8)
+    upgrade_field: bool = False  # an Upgrade field is present, proposal or not
 
 
 def _error(reason: str, status: int = 400) -> RemoteProtocolError:
@@ -243,8 +244,9 @@ def _interpret(request: Request, end: int) -> ParsedHead:
         keep_alive = b"close" not in connection_tokens
     else:
         keep_alive = b"keep-alive" in connection_tokens and b"close" not in connection_tokens
-    upgrade = upgrade and http11 and b"upgrade" in connection_tokens
-    return ParsedHead(request, end, body, keep_alive, expect_continue and http11, upgrade)
+    proposal = upgrade and http11 and b"upgrade" in connection_tokens
+    return ParsedHead(request, end, body, keep_alive, expect_continue and http11, proposal,
+                      upgrade)
 
 
 def _split_list(value: bytes) -> list[bytes]:

@@ -140,9 +140,6 @@ class HttpProtocol(FlowControl, asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         conn = self.conn
         conn.receive_data(data)
-        deadline = self._deadline
-        if deadline.kind == "keep-alive":
-            deadline.set("head", self.config.timeout_request_head)
         if self.cycle is not None and conn.their_state is DONE:
             # Pipelined bytes wait for the current response; don't buffer without bound.
             if conn.buffered > PIPELINE_HIGH_WATER:
@@ -266,6 +263,9 @@ class HttpProtocol(FlowControl, asyncio.Protocol):
                         self._after_response()  # the discarded body finally ended
                     cycle = self.cycle
                 elif event is NEED_DATA:
+                    if cycle is None and self._deadline.kind == "keep-alive" and conn.buffered:
+                        # A new request head has begun: it now has to arrive in time.
+                        self._deadline.set("head", self.config.timeout_request_head)
                     if starting is not None:
                         # Part of the body is here; the app may start reading it.
                         self._run(starting)
@@ -303,7 +303,7 @@ class HttpProtocol(FlowControl, asyncio.Protocol):
             # ASGI has no tunnels: answer here rather than let an app's 2xx open one.
             self._respond_and_close(501, b"CONNECT is not supported")
             return None
-        if self._is_websocket_upgrade(request):
+        if self.conn.upgrade_field and self._is_websocket_upgrade(request):
             self._upgrade_to_websocket(request)
             return None
         conn = self.conn
