@@ -176,12 +176,12 @@ def _interpret(request: Request, end: int) -> ParsedHead:
     expect_continue = False
     upgrade = False
     specials = [field for field in request.headers if field[0] in _SPECIAL]
-    if len(specials) == 1 and specials[0][0] == b"host":
-        # Hot path: the common request carries a Host and nothing that changes its framing,
-        # keep-alive (HTTP/1.1 keeps, HTTP/1.0 closes) or expectations.
-        if grammar.HOST_RE.fullmatch(specials[0][1]) is None:
-            raise _error("invalid Host header")
-        return ParsedHead(request, end, None, http11, False, False)
+    if len(specials) <= 2:
+        # Hot path: most requests carry a Host, perhaps one Connection, and nothing that
+        # changes their framing or expectations.
+        keep_alive = _host_and_connection_only(specials, http11)
+        if keep_alive is not None:
+            return ParsedHead(request, end, None, keep_alive, False, False)
     for name, value in specials:
         if name == b"host":
             host_count += 1
@@ -247,6 +247,26 @@ def _interpret(request: Request, end: int) -> ParsedHead:
     proposal = upgrade and http11 and b"upgrade" in connection_tokens
     return ParsedHead(request, end, body, keep_alive, expect_continue and http11, proposal,
                       upgrade)
+
+
+def _host_and_connection_only(specials: Headers, http11: bool) -> bool | None:
+    """Keep-alive for a request whose special fields are one valid Host and at most one
+    single-token Connection; None when it is anything else (the full rules then apply)."""
+    host = connection = None
+    for name, value in specials:
+        if name == b"host" and host is None:
+            host = value
+        elif name == b"connection" and connection is None:
+            connection = value.lower()
+        else:
+            return None
+    if host is None or (connection is not None and b"," in connection):
+        return None
+    if grammar.HOST_RE.fullmatch(host) is None:
+        raise _error("invalid Host header")
+    if connection is None:
+        return http11
+    return connection != b"close" if http11 else connection == b"keep-alive"
 
 
 def _split_list(value: bytes) -> list[bytes]:
