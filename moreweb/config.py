@@ -48,7 +48,7 @@ _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")
 # A field value must not smuggle a line break (response splitting) or NUL (RFC 9110 5.5).
 _BAD_VALUE_CHARS = re.compile(r"[\r\n\x00]")
 
-ProtocolFactory = Callable[["Config", "ServerState", dict[str, Any]], asyncio.Protocol]
+ProtocolFactory = Callable[["Config", "ServerState", dict[str, Any]], asyncio.BaseProtocol]
 
 
 class ConfigError(ValueError):

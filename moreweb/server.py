@@ -146,7 +146,7 @@ class Server:
 
             protocol_class = HttpProtocol
 
-        def create_protocol() -> asyncio.Protocol:
+        def create_protocol() -> asyncio.BaseProtocol:
             return protocol_class(config, self.server_state, self.app_state)
 
         loop = asyncio.get_running_loop()

@@ -36,6 +36,7 @@ from ..http11 import (
 from ..http11.states import DONE, IDLE, MUST_CLOSE, SEND_RESPONSE
 from ..websocket.handshake import is_websocket_upgrade
 from .flow import FlowControl
+from .read_buffer import read_buffer
 from .timer import Deadline
 
 if TYPE_CHECKING:
@@ -59,7 +60,7 @@ def _address(value: Any) -> tuple[str, int] | None:
     return None
 
 
-class HttpProtocol(FlowControl, asyncio.Protocol):
+class HttpProtocol(FlowControl, asyncio.BufferedProtocol):
     tls: dict[str, Any] | None = None  # the ASGI "tls" extension, on TLS connections only
 
     def __init__(self, config: Config, server_state: ServerState,
@@ -136,6 +137,12 @@ class HttpProtocol(FlowControl, asyncio.Protocol):
         self.conn.receive_data(b"")
         self._process()
         return None
+
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return read_buffer()
+
+    def buffer_updated(self, nbytes: int) -> None:
+        self.data_received(bytes(read_buffer()[:nbytes]))
 
     def data_received(self, data: bytes) -> None:
         conn = self.conn

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import threading
 from typing import TYPE_CHECKING, Any
 
 from ..asgi.scope import websocket_scope
@@ -48,6 +47,7 @@ from ..websocket import (
 )
 from ..websocket import LocalProtocolError as WsLocalProtocolError
 from .flow import FlowControl
+from .read_buffer import read_buffer
 
 if TYPE_CHECKING:
     from ..config import Config
@@ -58,22 +58,6 @@ logger = logging.getLogger("moreweb.error")
 #: How long we wait for the peer's close frame after sending ours before dropping TCP.
 CLOSE_TIMEOUT = 5.0
 _GOING_AWAY = 1012  # "service restart": what uvicorn and browsers expect on shutdown
-
-
-#: Socket reads land in one buffer per thread (an event loop runs reads one at a time, and each
-#: is copied out before the next). asyncio's plain `data_received` path allocates a fresh 256 KiB
-#: buffer per read instead, which glibc serves with mmap + mremap + munmap and page faults until
-#: the process happens to free a larger block: about twice the CPU per small message
-#: (bench/ws_echo.py).
-_READ_SIZE = 256 * 1024
-_read_buffers = threading.local()
-
-
-def _read_buffer() -> memoryview:
-    buffer: memoryview | None = getattr(_read_buffers, "view", None)
-    if buffer is None:
-        buffer = _read_buffers.view = memoryview(bytearray(_READ_SIZE))
-    return buffer
 
 
 class WebSocketProtocol(FlowControl, asyncio.BufferedProtocol):
@@ -128,10 +112,10 @@ class WebSocketProtocol(FlowControl, asyncio.BufferedProtocol):
     # -- asyncio.BufferedProtocol ----------------------------------------------------------------
 
     def get_buffer(self, sizehint: int) -> memoryview:
-        return _read_buffer()
+        return read_buffer()
 
     def buffer_updated(self, nbytes: int) -> None:
-        self.data_received(bytes(_read_buffer()[:nbytes]))
+        self.data_received(bytes(read_buffer()[:nbytes]))
 
     def data_received(self, data: bytes) -> None:
         ws = self.ws
