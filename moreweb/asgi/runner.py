@@ -1,8 +1,12 @@
-"""Start an ASGI app coroutine so that a request which never suspends costs no loop iteration.
+"""Start an ASGI app coroutine, eagerly when that pays: for pipelined requests.
 
 Most requests (a route that computes and answers) run to completion without waiting on I/O.
-Running their first step eagerly, right inside `data_received`, lets the response leave in the
-same write as its neighbours (pipelining) and without a loop iteration of latency. The step
+Running the first step of a pipelined request eagerly, right inside `data_received`, answers
+the whole batch in one pass and one write instead of one loop iteration per request. For a
+lone request the caller asks for a plain Task instead: measured on 3.11 with wrk at 64
+connections, scheduling every connection's app and then running them back to back costs about
+a quarter less CPU per request than interleaving parse, app and write per connection (the
+same code runs hot in the caches), so eagerness is opt-in per call. The eager step
 still runs inside a real Task, so `asyncio.current_task()` (anyio, asyncio.timeout) works; a
 request that suspends simply carries on as that Task: it keeps its own contextvars copy, its
 exceptions land where they always did, and graceful shutdown can cancel it.
@@ -28,13 +32,14 @@ AppCoroutine = Coroutine[Any, Any, None]
 
 if sys.version_info >= (3, 12):
 
-    def start(loop: asyncio.AbstractEventLoop, coro: AppCoroutine) -> asyncio.Task[None] | None:
+    def start(loop: asyncio.AbstractEventLoop, coro: AppCoroutine, eager: bool = True
+              ) -> asyncio.Task[None] | None:
         """Run `coro` eagerly; return its Task if it suspended, None if it already finished.
 
         Inside another task (a pipelined request started from the previous one's send()),
         the new task is scheduled instead, so a long pipeline never nests app calls deeply.
         """
-        eager = asyncio.current_task(loop) is None
+        eager = eager and asyncio.current_task(loop) is None
         task: asyncio.Task[None] = asyncio.Task(coro, loop=loop, eager_start=eager)
         if task.done():
             if not task.cancelled():
@@ -45,9 +50,10 @@ if sys.version_info >= (3, 12):
 elif sys.version_info >= (3, 11):
     from asyncio.tasks import _enter_task, _leave_task
 
-    def start(loop: asyncio.AbstractEventLoop, coro: AppCoroutine) -> asyncio.Task[None] | None:
+    def start(loop: asyncio.AbstractEventLoop, coro: AppCoroutine, eager: bool = True
+              ) -> asyncio.Task[None] | None:
         """Run `coro`'s first step now, inside its Task; return the Task if it suspended."""
-        if asyncio.current_task(loop) is not None:
+        if not eager or asyncio.current_task(loop) is not None:
             return loop.create_task(coro)
         context = contextvars.copy_context()
         stepper = _EagerStep(coro)
@@ -61,7 +67,8 @@ elif sys.version_info >= (3, 11):
 
 else:
 
-    def start(loop: asyncio.AbstractEventLoop, coro: AppCoroutine) -> asyncio.Task[None] | None:
+    def start(loop: asyncio.AbstractEventLoop, coro: AppCoroutine, eager: bool = True
+              ) -> asyncio.Task[None] | None:
         """Python 3.10 has no eager tasks: schedule a Task (its first step runs next tick)."""
         return loop.create_task(coro)
 

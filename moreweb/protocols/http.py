@@ -325,7 +325,8 @@ class HttpProtocol(FlowControl, asyncio.BufferedProtocol):
         return cycle
 
     def _run(self, cycle: HttpCycle) -> None:
-        task = runner.start(self.loop, cycle.run(self.app))
+        # Eager only when more requests are already waiting behind this one (see runner.py).
+        task = runner.start(self.loop, cycle.run(self.app), self.conn.buffered > 0)
         if task is not None and not task.done():
             # The cycle removes its own task when it ends (no done-callback per request).
             cycle.task = task
