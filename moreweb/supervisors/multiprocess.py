@@ -34,10 +34,10 @@ import time
 from collections.abc import Sequence
 from multiprocessing.context import BaseContext
 from types import FrameType
-from typing import Any
 
 from moreweb.config import Config
 from moreweb.server import EXIT_FAILURE, EXIT_STARTUP_FAILURE
+from moreweb.supervisors.signals import SignalWakeup
 from moreweb.supervisors.worker import WorkerHandle, process_context, start_worker
 
 __all__ = ["Multiprocess"]
@@ -53,8 +53,10 @@ KILL_MARGIN = 5.0  # seconds past the graceful timeout before a retiring worker 
 MAX_BACKOFF = 30.0
 
 
-class Multiprocess:
+class Multiprocess(SignalWakeup):
     """Run `config` in `config.workers` worker processes; `run()` returns the exit code."""
+
+    handled_signals = HANDLED_SIGNALS
 
     def __init__(self, config: Config, sockets: Sequence[socket.socket],
                  context: BaseContext | None = None) -> None:
@@ -276,22 +278,3 @@ class Multiprocess:
 
     def _on_signal(self, sig: int, frame: FrameType | None) -> None:
         self._signals.append(sig)
-
-    def _install_signals(self) -> dict[int, Any]:
-        self._wakeup_r, self._wakeup_w = os.pipe()
-        os.set_blocking(self._wakeup_r, False)
-        os.set_blocking(self._wakeup_w, False)
-        previous: dict[int, Any] = {}
-        for sig in HANDLED_SIGNALS:
-            previous[sig] = signal.signal(sig, self._on_signal)
-        previous[-1] = signal.set_wakeup_fd(self._wakeup_w)
-        return previous
-
-    def _restore_signals(self, previous: dict[int, Any]) -> None:
-        signal.set_wakeup_fd(previous.pop(-1, -1))
-        for sig, handler in previous.items():
-            signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
-        for fd in (self._wakeup_r, self._wakeup_w):
-            with contextlib.suppress(OSError):
-                os.close(fd)
-        self._wakeup_r = self._wakeup_w = -1

@@ -27,9 +27,9 @@ from collections.abc import Callable, Sequence
 from multiprocessing.context import BaseContext
 from pathlib import Path
 from types import FrameType
-from typing import Any
 
 from moreweb.config import Config
+from moreweb.supervisors.signals import SignalWakeup
 from moreweb.supervisors.watchers import Watcher, create_watcher
 from moreweb.supervisors.worker import WorkerHandle, start_worker
 
@@ -44,8 +44,10 @@ KILL_MARGIN = 5.0
 WatcherFactory = Callable[[int], Watcher]
 
 
-class ChangeReload:
+class ChangeReload(SignalWakeup):
     """Serve `config` in a child process and restart it on changes; `run()` returns 0."""
+
+    handled_signals = HANDLED_SIGNALS
 
     def __init__(self, config: Config, sockets: Sequence[socket.socket],
                  watcher_factory: WatcherFactory | None = None,
@@ -154,24 +156,6 @@ class ChangeReload:
         with contextlib.suppress(BlockingIOError, OSError):
             while os.read(self._wakeup_r, 512):
                 pass
-
-    def _install_signals(self) -> dict[int, Any]:
-        self._wakeup_r, self._wakeup_w = os.pipe()
-        os.set_blocking(self._wakeup_r, False)
-        os.set_blocking(self._wakeup_w, False)
-        previous: dict[int, Any] = {sig: signal.signal(sig, self._on_signal)
-                                    for sig in HANDLED_SIGNALS}
-        previous[-1] = signal.set_wakeup_fd(self._wakeup_w)
-        return previous
-
-    def _restore_signals(self, previous: dict[int, Any]) -> None:
-        signal.set_wakeup_fd(previous.pop(-1, -1))
-        for sig, handler in previous.items():
-            signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
-        for fd in (self._wakeup_r, self._wakeup_w):
-            with contextlib.suppress(OSError):
-                os.close(fd)
-        self._wakeup_r = self._wakeup_w = -1
 
 
 def _existing_directories(directories: Sequence[str]) -> list[str]:
