@@ -47,7 +47,7 @@ if sys.version_info >= (3, 12):
             return None
         return task
 
-elif sys.version_info >= (3, 11):
+elif sys.version_info >= (3, 11) and hasattr(asyncio.tasks, "_enter_task"):
     from asyncio.tasks import _enter_task, _leave_task
 
     def start(loop: asyncio.AbstractEventLoop, coro: AppCoroutine, eager: bool = True
@@ -69,7 +69,7 @@ else:
 
     def start(loop: asyncio.AbstractEventLoop, coro: AppCoroutine, eager: bool = True
               ) -> asyncio.Task[None] | None:
-        """Python 3.10 has no eager tasks: schedule a Task (its first step runs next tick)."""
+        """No eager tasks (3.10, or a 3.11 without asyncio's task-entry hooks): a plain Task."""
         return loop.create_task(coro)
 
 
