@@ -91,13 +91,13 @@ class HttpCycle:
         "wire",
     )
 
-    def __init__(self, wire: Wire, conn: Connection, scope: Scope, more_body: bool) -> None:
+    def __init__(self, wire: Wire, conn: Connection, scope: Scope) -> None:
         self.wire = wire
         self.conn = conn
         self.scope = scope
         self._body: list[bytes] = []
         self._body_size = 0
-        self._more_body = more_body
+        self._more_body = True  # until the protocol reports the end of the request body
         self._waiter: asyncio.Future[None] | None = None
         self._start: Message | None = None  # a deferred http.response.start
         self._body_done = False  # the last body message came; only trailers may follow
@@ -271,10 +271,7 @@ class HttpCycle:
             self._write_head(start)
 
     def _write_head(self, message: Message) -> None:
-        headers = message.get("headers", [])
-        if type(headers) is not list:
-            headers = [(name, value) for name, value in headers]
-        self.wire.write(self.conn.send(Response(message["status"], headers)))
+        self.wire.write(self.conn.send(_response(message)))
 
     def _response_body(self, body: bytes, more_body: bool) -> None:
         if type(body) is not bytes:
@@ -285,14 +282,12 @@ class HttpCycle:
         start = self._start
         if start is not None:
             self._start = None
-            headers = start.get("headers", [])
-            if type(headers) is not list:
-                headers = [(name, value) for name, value in headers]
+            response = _response(start)
             if not more_body and not self.trailers_expected:
-                self.wire.write(conn.send_response(Response(start["status"], headers), body))
+                self.wire.write(conn.send_response(response, body))
                 self._finish()
                 return
-            out = conn.send(Response(start["status"], headers))
+            out = conn.send(response)
             if body:
                 out += conn.send(Data(body))
             self.wire.write(out)
@@ -320,10 +315,11 @@ class HttpCycle:
             size = os.fstat(file.fileno()).st_size
             if start is not None:
                 self._start = None
-                headers = list(start.get("headers", []))
+                response = _response(start)
+                headers = list(response.headers)
                 if not any(name.lower() == b"content-length" for name, _ in headers):
                     headers.append((b"content-length", str(size).encode("ascii")))
-                self.wire.write(self.conn.send(Response(start["status"], headers)))
+                self.wire.write(self.conn.send(response._replace(headers=headers)))
             frame = self.conn.frame_body(size) if size else None
             if frame is not None:
                 prefix, suffix = frame
@@ -365,6 +361,14 @@ class HttpCycle:
                            escape_control(scope["method"]), escape_control(target),
                            scope["http_version"], self.status,
                            (time.perf_counter() - self._started_at) * 1000)
+
+
+def _response(start: Message) -> Response:
+    """The engine's Response for an `http.response.start` message (headers as a list)."""
+    headers = start.get("headers", [])
+    if type(headers) is not list:
+        headers = [(name, value) for name, value in headers]
+    return Response(start["status"], headers)
 
 
 class _Suspensions:

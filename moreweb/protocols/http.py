@@ -157,21 +157,16 @@ class HttpProtocol(FlowControl, asyncio.BufferedProtocol):
     # -- the Wire interface used by HttpCycle -------------------------------------------------
 
     def write(self, data: bytes) -> None:
-        if self.corked:
-            self._out.append(data)
-            self._out_size += len(data)
-            if self._out_size > CORK_LIMIT:
-                # A big or streaming response: hand it to the transport now, so that its
-                # flow control (pause_writing -> send() waits) sees the real backlog.
-                self._flush()
-        elif self._pipelined:
-            # More pipelined requests are waiting: gather their responses into one write,
-            # sent when the batch ends (or on the next loop iteration, if it stalls).
+        # While corked (inside `_process`) or answering a pipelined batch, responses gather
+        # into one write: sent when the batch ends, or on the next loop iteration if it
+        # stalls. Past CORK_LIMIT they go now, so that transport flow control (pause_writing
+        # -> send() waits) sees the real backlog of a big or streaming response.
+        if self.corked or self._pipelined:
             self._out.append(data)
             self._out_size += len(data)
             if self._out_size > CORK_LIMIT:
                 self._flush()
-            elif not self._flush_scheduled:
+            elif not self.corked and not self._flush_scheduled:
                 self._flush_scheduled = True
                 self.loop.call_soon(self._flush)
         elif not self._lost:
@@ -321,7 +316,7 @@ class HttpProtocol(FlowControl, asyncio.BufferedProtocol):
             extensions={"http.response.trailers": {}, "http.response.pathsend": {}})
         if self.tls is not None:  # prod (issue 6): TLS connections only, per the ASGI spec
             scope["extensions"]["tls"] = self.tls
-        self.cycle = cycle = HttpCycle(self, conn, scope, more_body=True)
+        self.cycle = cycle = HttpCycle(self, conn, scope)
         return cycle
 
     def _run(self, cycle: HttpCycle) -> None:

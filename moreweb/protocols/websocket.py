@@ -17,15 +17,17 @@ from typing import TYPE_CHECKING, Any
 from ..asgi.scope import websocket_scope
 from ..asgi.websocket_cycle import WebSocketCycle
 from ..http11 import (
-    Connection as HttpConnection,
-)
-from ..http11 import (
+    IDLE,
+    SEND_RESPONSE,
     Data,
     EndOfMessage,
     InformationalResponse,
     LocalProtocolError,
     Request,
     Response,
+)
+from ..http11 import (
+    Connection as HttpConnection,
 )
 from ..websocket import (
     BytesMessage,
@@ -196,7 +198,7 @@ class WebSocketProtocol(FlowControl, asyncio.BufferedProtocol):
         if http is None or self._lost:
             return
         try:
-            if headers is not None and http.our_state.name in ("SEND_RESPONSE", "IDLE"):
+            if http.our_state is SEND_RESPONSE or http.our_state is IDLE:
                 http.default_fields = self.server_state.default_header_block
                 self._write(http.send(Response(status, [*headers, (b"connection", b"close")])))
             if body:
