@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from . import grammar
 from .errors import RemoteProtocolError
-from .events import Data, EndOfMessage, Headers
+from .events import Data, EndOfMessage
 from .limits import Limits
 
 #: Shared instance for the common case of a message without trailers.
@@ -149,12 +149,11 @@ class ChunkedReader:
             return None, pos
         if end + 4 - pos > limits.max_head_size:
             raise RemoteProtocolError("trailer section too large", 431)
-        if not grammar.FIELD_LINES_RE.fullmatch(data, pos, end + 2):
+        trailers = grammar.field_lines(data, pos, end + 2)
+        if trailers is None:
             raise RemoteProtocolError("invalid trailer field")
-        fields = grammar.FIELD_LINE_RE.findall(data, pos, end + 2)
-        if len(fields) > limits.max_header_count:
+        if len(trailers) > limits.max_header_count:
             raise RemoteProtocolError("too many trailer fields", 431)
-        trailers: Headers = [(name.lower(), value) for name, value in fields]
         self.phase = _DONE
         return EndOfMessage(trailers), end + 4
 

@@ -58,7 +58,6 @@ class Connection:
         "_head_request",
         "_http11",
         "_line_checked",
-        "_method",
         "_peer_closed",
         "_pos",
         "_reader",
@@ -90,7 +89,6 @@ class Connection:
         self._peer_closed = False
         self._reader: BodyReader | None = None
         self._writer: BodyWriter | None = None
-        self._method = b""
         self._head_request = False
         self._http11 = True
 
@@ -205,7 +203,6 @@ class Connection:
             state.process_client_switch_proposal(SWITCH_CONNECT)
         self._reader = parsed.body
         self.upgrade_field = parsed.upgrade_field
-        self._method = method
         self._head_request = method == b"HEAD"
         self._http11 = request.http_version == b"1.1"
         self.they_are_waiting_for_100_continue = parsed.expect_continue and (

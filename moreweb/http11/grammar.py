@@ -23,9 +23,21 @@ FIELD_VALUE = rb"(?:" + _VCHAR + rb"(?:[\t \x21-\x7e\x80-\xff]*" + _VCHAR + rb")
 # RFC 9112 §5: field-line = field-name ":" OWS field-value OWS. No whitespace before the colon
 # (§5.1: MUST reject), no obs-fold (§5.2: we reject rather than unfold).
 # Each match must start a line (MULTILINE `^`) and ends with its line's LF; a header block is
-# valid exactly when the number of matches equals the number of LFs (see request_head.py).
+# valid exactly when the number of matches equals the number of LFs (see `field_lines`).
 FIELD_LINE_RE = re.compile(rb"(?m)^(" + TOKEN + rb"):[ \t]*(" + FIELD_VALUE + rb")[ \t]*\r\n")
-FIELD_LINES_RE = re.compile(rb"(?:" + TOKEN + rb":[ \t]*" + FIELD_VALUE + rb"[ \t]*\r\n)*")
+
+
+def field_lines(data: bytes, start: int, end: int) -> list[tuple[bytes, bytes]] | None:
+    """The (lowercased name, value) pairs of data[start:end], or None if any line is invalid.
+
+    `start` must begin a line and `end` follow a CRLF. Hot path (header and trailer sections):
+    one regex scan in C. Every match is one whole line ending in CRLF, so one match per LF
+    proves that no line was skipped as invalid, without a second validating pass.
+    """
+    fields = FIELD_LINE_RE.findall(data, start, end)
+    if len(fields) != data.count(b"\n", start, end):
+        return None
+    return [(name.lower(), value) for name, value in fields]
 
 # RFC 9112 §3: request-line = method SP request-target SP HTTP-version, then CRLF.
 # The request-target may hold any visible ASCII except `"`, `#`, `<` and `>`, which no URI

@@ -130,14 +130,11 @@ def parse_request_head(data: bytes, start: int, head_end: int, after: int, limit
     version = _VERSIONS.get(minor, b"1.1")
 
     fields_start = m.end()
-    raw_fields = grammar.FIELD_LINE_RE.findall(data, fields_start, head_end)
-    # Every match is one whole line ending in CRLF, so one match per LF proves that no line
-    # was skipped as invalid: the whole block is valid without a second regex pass.
-    if len(raw_fields) != data.count(b"\n", fields_start, head_end):
+    headers = grammar.field_lines(data, fields_start, head_end)
+    if headers is None:
         raise _diagnose(data[start:head_end])
-    if len(raw_fields) > limits.max_header_count:
+    if len(headers) > limits.max_header_count:
         raise _error("too many header fields", 431)
-    headers: Headers = [(name.lower(), value) for name, value in raw_fields]
 
     _check_target(method, target)
     return _interpret(Request(method, target, version, headers), after)
