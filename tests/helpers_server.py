@@ -160,21 +160,8 @@ class ServerProcess:
         return code
 
     def stop(self) -> None:
-        proc = self.proc
-        if proc is None:
-            return
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=5)
-        self.stderr.join(timeout=2)
-        self.stdout.join(timeout=2)
-        for stream in (proc.stdout, proc.stderr):
-            if stream is not None:
-                stream.close()
+        if self.proc is not None:
+            stop_process(self.proc, [self.stderr, self.stdout], grace=5)
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
@@ -279,3 +266,32 @@ class StubProtocol(asyncio.Protocol):
         self.closing = True
         if not self.busy and self.transport is not None:
             self.transport.close()
+
+
+def stop_process(proc: subprocess.Popen[str], readers: list[_LineReader],
+                 grace: float = 10.0) -> None:
+    """SIGTERM, then SIGKILL after `grace` seconds; join the readers and close the pipes."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)
+    for reader in readers:
+        reader.join(timeout=2)
+    for stream in (proc.stdout, proc.stderr):
+        if stream is not None:
+            stream.close()
+
+
+def wait_for_line(server: ServerProcess, pattern: str, count: int = 1,
+                  timeout: float = 15.0) -> None:
+    """Wait until `pattern` has appeared in `count` stderr lines of the server."""
+    regex = re.compile(pattern)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if sum(1 for line in list(server.stderr.lines) if regex.search(line)) >= count:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"{count} x {pattern!r} not logged; stderr:\n{server.stderr_text}")

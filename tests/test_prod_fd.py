@@ -24,7 +24,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers_server import ServerProcess, _LineReader, http_get, subprocess_env, write_app
+from tests.helpers_server import (
+    ServerProcess,
+    _LineReader,
+    http_get,
+    stop_process,
+    subprocess_env,
+    write_app,
+)
 
 APP = """
 import json
@@ -103,16 +110,7 @@ def socket_activated(sock: socket.socket, tmp_path: Path, *args: str
     try:
         yield proc, reader
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=5)
-        reader.join(timeout=2)
-        if proc.stderr is not None:
-            proc.stderr.close()
+        stop_process(proc, [reader], grace=10)
 
 
 def test_fd_serves_on_an_inherited_socket(app_dir: str, listener: socket.socket) -> None:

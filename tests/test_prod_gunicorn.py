@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers_server import _LineReader, subprocess_env, write_app
+from tests.helpers_server import _LineReader, stop_process, subprocess_env, write_app
 
 gunicorn = pytest.importorskip("gunicorn")
 
@@ -110,16 +110,7 @@ def gunicorn_running(app_dir: str, *options: str, env: dict[str, str] | None = N
             running.wait_for(r"moreweb running on")
         yield running
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=5)
-        reader.join(timeout=2)
-        if proc.stderr is not None:
-            proc.stderr.close()
+        stop_process(proc, [reader], grace=15)
 
 
 def get(port: int, path: str = "/", context: ssl.SSLContext | None = None,

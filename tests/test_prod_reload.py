@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import signal
 import time
 from collections.abc import Iterator
@@ -19,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from moreweb.supervisors.watchers import PathFilter, PollingWatcher, create_watcher
-from tests.helpers_server import REPO_ROOT, ServerProcess, http_get
+from tests.helpers_server import REPO_ROOT, ServerProcess, http_get, wait_for_line
 
 VERSION_APP = """
 async def app(scope, receive, send):
@@ -54,17 +53,6 @@ def wait_for_body(port: int, expected: bytes, timeout: float = 15.0) -> None:
             return
         time.sleep(0.1)
     raise AssertionError(f"expected {expected!r}, last answer {last!r}")
-
-
-def wait_for_line(server: ServerProcess, pattern: str, count: int = 1,
-                  timeout: float = 15.0) -> None:
-    regex = re.compile(pattern)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if sum(1 for line in list(server.stderr.lines) if regex.search(line)) >= count:
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"{count} x {pattern!r} not logged; stderr:\n{server.stderr_text}")
 
 
 @pytest.fixture(params=["stdlib", "watchfiles"])

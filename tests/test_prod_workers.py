@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers_server import ServerProcess, write_app
+from tests.helpers_server import ServerProcess, wait_for_line, write_app
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
 
@@ -69,17 +69,6 @@ def get(port: int, path: str = "/", timeout: float = 5.0) -> int:
 
 def started_pids(server: ServerProcess) -> list[int]:
     return [int(m.group(1)) for line in server.stderr.lines if (m := STARTED.search(line))]
-
-
-def wait_for_line(server: ServerProcess, pattern: str, count: int = 1,
-                  timeout: float = 15.0) -> None:
-    regex = re.compile(pattern)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if sum(1 for line in list(server.stderr.lines) if regex.search(line)) >= count:
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"{count} x {pattern!r} not logged; stderr:\n{server.stderr_text}")
 
 
 def wait_for_workers(server: ServerProcess, count: int, timeout: float = 15.0) -> list[int]:
