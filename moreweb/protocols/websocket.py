@@ -14,6 +14,7 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING, Any
 
+from ..asgi.http_cycle import ClientDisconnected
 from ..asgi.scope import websocket_scope
 from ..asgi.websocket_cycle import WebSocketCycle
 from ..http11 import (
@@ -212,8 +213,6 @@ class WebSocketProtocol(FlowControl, asyncio.BufferedProtocol):
     def send_message(self, data: str | bytes) -> None:
         ws = self.ws
         if ws is None or ws.state is not ConnectionState.OPEN:
-            from ..asgi.http_cycle import ClientDisconnected
-
             raise ClientDisconnected("WebSocket is closed")
         self._write(ws.send_text(data) if isinstance(data, str) else ws.send_bytes(data))
 
